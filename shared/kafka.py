@@ -68,7 +68,9 @@ async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec]) -> 
             if name in existing:
                 continue
             configs = {"cleanup.policy": "compact"} if spec.compacted else {}
-            partitions = 1 if spec.name.endswith("poller-leader") else settings.kafka_topic_partitions
+            partitions = (
+                1 if spec.name.endswith("poller-leader") else settings.kafka_topic_partitions
+            )
             wanted.append(
                 NewTopic(
                     name=name,
@@ -194,7 +196,7 @@ async def read_to_end(
         await consumer.start()
         partitions = consumer.partitions_for_topic(topic)
         if partitions is None:
-            await consumer._client.force_metadata_update()  # noqa: SLF001 (no public refresh)
+            await consumer._client.force_metadata_update()
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:

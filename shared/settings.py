@@ -132,7 +132,9 @@ class KafkaSettings(BaseServiceSettings):
                 "KAFKA_SASL_USERNAME must be set too"
             )
         if uses_sasl and self.kafka_sasl_password is None:
-            raise ValueError("KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) must be set for SASL")
+            raise ValueError(
+                "KAFKA_SASL_PASSWORD (or KAFKA_SASL_PASSWORD_FILE) must be set for SASL"
+            )
         return self
 
     @field_validator("kafka_bootstrap_servers")
@@ -150,7 +152,7 @@ class GreenhouseSettings(BaseServiceSettings):
 
     greenhouse_client_id: str | None = None
     greenhouse_client_secret: SecretStr | None = None
-    greenhouse_token_url: str = "https://auth.greenhouse.io/token"
+    greenhouse_token_url: str = "https://auth.greenhouse.io/token"  # noqa: S105 (a URL)
     greenhouse_introspect_url: str = "https://auth.greenhouse.io/introspect"
     greenhouse_api_url: str = "https://harvest.greenhouse.io/v3"
     greenhouse_acting_user_id: int | None = None
