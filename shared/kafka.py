@@ -100,14 +100,8 @@ class Publisher:
 
     def __init__(self, settings: KafkaSettings, *, linger_ms: int = 0) -> None:
         self._settings = settings
-        self._producer = AIOKafkaProducer(
-            **client_options(settings),
-            acks="all",
-            enable_idempotence=settings.kafka_enable_idempotence,
-            linger_ms=linger_ms,
-            max_request_size=2 * 1024 * 1024,
-            request_timeout_ms=int(settings.kafka_publish_timeout_seconds * 1000),
-        )
+        self._linger_ms = linger_ms
+        self._producer: AIOKafkaProducer | None = None  # created in start(), inside the loop
         self._started = False
         self._stopped = False
 
@@ -119,6 +113,14 @@ class Publisher:
         """Connect to the cluster; raise BrokerUnavailableError if it cannot be reached."""
         if self._started:
             return
+        self._producer = AIOKafkaProducer(
+            **client_options(self._settings),
+            acks="all",
+            enable_idempotence=self._settings.kafka_enable_idempotence,
+            linger_ms=self._linger_ms,
+            max_request_size=2 * 1024 * 1024,
+            request_timeout_ms=int(self._settings.kafka_publish_timeout_seconds * 1000),
+        )
         try:
             await self._producer.start()
         except KafkaError as exc:
@@ -131,7 +133,7 @@ class Publisher:
 
     async def stop(self) -> None:
         """Flush and close; safe to call twice."""
-        if self._started and not self._stopped:
+        if self._producer is not None and self._started and not self._stopped:
             self._stopped = True
             await self._producer.stop()
 
@@ -149,6 +151,8 @@ class Publisher:
         which is why every consumer tolerates duplicates.
         """
         topic = spec if isinstance(spec, str) else topic_name(spec, self.prefix)
+        if self._producer is None or not self._started:
+            raise BrokerUnavailableError(f"publisher not started; cannot write to {topic}")
         try:
             async with asyncio.timeout(self._settings.kafka_publish_timeout_seconds):
                 metadata = await self._producer.send_and_wait(
@@ -165,6 +169,8 @@ class Publisher:
 
     async def is_connected(self) -> bool:
         """Return whether the cluster answered a metadata request just now."""
+        if self._producer is None:
+            return False
         try:
             async with asyncio.timeout(self._settings.kafka_publish_timeout_seconds):
                 return bool(await self._producer.client.fetch_all_metadata())

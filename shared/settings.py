@@ -68,6 +68,9 @@ class BaseServiceSettings(BaseSettings):
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: LogFormat = "json"
+    shutdown_grace_seconds: float = Field(
+        default=20.0, ge=0, description="Time given to in-flight work after SIGTERM."
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -191,7 +194,6 @@ class HealthSettings(BaseServiceSettings):
 
     health_host: str = "0.0.0.0"  # noqa: S104 (probes reach the pod on its own address)
     health_port: int = Field(default=8081, ge=0, le=65535)
-    shutdown_grace_seconds: float = Field(default=20.0, ge=0)
     liveness_stall_seconds: float = Field(
         default=120.0,
         gt=0,

@@ -1,0 +1,58 @@
+"""``greenguard ingest``: serve the Greenhouse webhook endpoint with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from typing import Any
+
+import uvicorn
+
+from services.ingest.app import create_app
+from services.ingest.settings import IngestSettings
+from shared.health import QuietServer
+from shared.logging import configure_logging, get_logger
+
+log = get_logger(__name__)
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default: INGEST_HOST, 0.0.0.0)")
+    parser.add_argument("--port", type=int, help="TCP port (default: INGEST_PORT, 8080)")
+
+
+def main(args: argparse.Namespace) -> int:
+    overrides: dict[str, Any] = {}
+    if args.host:
+        overrides["ingest_host"] = args.host
+    if args.port is not None:
+        overrides["ingest_port"] = args.port
+    settings = IngestSettings.load(**overrides)
+    configure_logging(settings.log_level, settings.log_format, service="ingest")
+    return asyncio.run(_serve(settings))
+
+
+async def _serve(settings: IngestSettings) -> int:
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.ingest_host,
+        port=settings.ingest_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
+        proxy_headers=True,
+    )
+    server = QuietServer(config)
+    loop = asyncio.get_running_loop()
+
+    def request_stop(name: str) -> None:
+        # Stop accepting, finish in-flight requests, then run the lifespan shutdown, which
+        # flushes and closes the producer.
+        log.info("shutdown_requested", signal=name)
+        server.should_exit = True
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, request_stop, signum.name)
+    await server.serve()
+    return 0 if server.started else 1
