@@ -14,8 +14,8 @@ broker is down or slow it gets 503 and Greenhouse's retries (about 15 hours) bec
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
 import orjson
@@ -173,8 +173,12 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if body["ready"] else 503)
 
 
-def _optional_routes(settings: IngestSettings, publisher: Publisher) -> list[BaseRoute]:
+def _optional_routes(
+    settings: IngestSettings, publisher: Publisher
+) -> tuple[list[BaseRoute], list[Callable[[], AbstractAsyncContextManager[None]]]]:
+    """Return the routes enabled by configuration and the lifespans they need."""
     routes: list[BaseRoute] = []
+    lifespans: list[Callable[[], AbstractAsyncContextManager[None]]] = []
     keys = settings.link_signing_keys()
     if keys:
         from services.ingest.links import link_routes
@@ -183,8 +187,10 @@ def _optional_routes(settings: IngestSettings, publisher: Publisher) -> list[Bas
     if settings.greenguard_hr_tokens_file is not None:
         from services.ingest.interviews_api import interview_routes
 
-        routes.extend(interview_routes(settings))
-    return routes
+        api_routes, api_lifespan = interview_routes(settings)
+        routes.extend(api_routes)
+        lifespans.append(api_lifespan)
+    return routes, lifespans
 
 
 def create_app(settings: IngestSettings, publisher: Publisher | None = None) -> Starlette:
@@ -194,24 +200,29 @@ def create_app(settings: IngestSettings, publisher: Publisher | None = None) -> 
     health = Health()
     state = IngestState(settings=settings, secrets=secrets, publisher=producer, health=health)
 
+    optional_routes, optional_lifespans = _optional_routes(settings, producer)
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await ensure_topics(settings, ALL_TOPICS)
         await producer.start()
         health.set_ready("kafka", True)
         app.state.ingest = state
-        log.info("ingest_started", max_body_bytes=settings.webhook_max_body_bytes)
-        try:
-            yield
-        finally:
-            await producer.stop()
-            log.info("ingest_stopped")
+        async with AsyncExitStack() as stack:
+            for optional in optional_lifespans:
+                await stack.enter_async_context(optional())
+            log.info("ingest_started", max_body_bytes=settings.webhook_max_body_bytes)
+            try:
+                yield
+            finally:
+                await producer.stop()
+                log.info("ingest_stopped")
 
     liveness_and_metrics = [r for r in health_routes(health) if r.path != "/readyz"]
     routes: list[BaseRoute] = [
         Route(WEBHOOK_PATH, receive_webhook, methods=["POST"]),
         Route("/readyz", readyz, methods=["GET"]),
         *liveness_and_metrics,
-        *_optional_routes(settings, producer),
+        *optional_routes,
     ]
     return Starlette(routes=routes, lifespan=lifespan)
