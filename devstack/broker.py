@@ -87,6 +87,10 @@ class EmbeddedBroker:
         wait_for_port(self.host, self.port, timeout_seconds)
 
     @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
