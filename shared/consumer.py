@@ -247,7 +247,12 @@ class ConsumerPipeline(Generic[T]):
         self, record: ConsumerRecord[bytes, bytes], error: BaseException, attempts: int
     ) -> None:
         headers = [
-            *[(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq-")],
+            # Earlier dead-letter reasons are replaced; the replay marker shows this is a retry.
+            *[
+                (k, v)
+                for k, v in (record.headers or ())
+                if not k.startswith("dlq-") or k == "dlq-replayed-from"
+            ],
             ("dlq-reason", _reason(error).encode()),
             ("dlq-error", type(error).__name__.encode()),
             ("dlq-source-topic", record.topic.encode()),

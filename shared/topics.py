@@ -31,7 +31,7 @@ ORG_EVENTS = TopicSpec(
 )
 POLLER_STATE = TopicSpec(
     "greenguard.poller-state",
-    key="<resource> (high-water mark) or interview:<id> (last published version)",
+    key="mark:<resource> (high-water mark), sweep, or the poller's own per-record keys",
     compacted=True,
     description="Where the poller resumes after a restart.",
 )
@@ -64,7 +64,7 @@ CANDIDATE_CONTEXT = TopicSpec(
 )
 INTEGRATION_STATE = TopicSpec(
     "greenguard.integration-state",
-    key="custom-field:<name_key>, connect:<service>, notes-ledger:<alert id>",
+    key="custom-field:<name_key>, connect:<service>, notes-ledger:<alert id>, dlq-replay:<id>",
     compacted=True,
     description="Durable state: custom field option ids, the last connection check, notes written.",
 )
