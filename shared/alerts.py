@@ -97,7 +97,8 @@ def validate_alert(document: dict[str, Any]) -> Alert:
     unknown = sorted(set(document) - known)
     if unknown:
         raise InvalidEventError(f"alert has unknown fields: {', '.join(unknown)}")
-    if document.get("schema_version") != SCHEMA_VERSION:
+    version = document.get("schema_version")
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
         raise InvalidEventError(
             f"alert schema_version is {document.get('schema_version')!r}, expected {SCHEMA_VERSION}"
         )
@@ -124,11 +125,22 @@ def validate_alert(document: dict[str, Any]) -> Alert:
         raise InvalidEventError("alert field 'evidence_url' must be an http or https URL")
     occurred = document.get("occurred_at")
     moment = parse_timestamp(occurred)
-    if moment is None or not isinstance(occurred, str) or "T" not in occurred:
-        raise InvalidEventError("alert field 'occurred_at' must be an ISO-8601 timestamp")
+    if moment is None or not isinstance(occurred, str) or not _has_time_zone(occurred):
+        raise InvalidEventError(
+            "alert field 'occurred_at' must be an ISO-8601 timestamp with a time zone, "
+            "for example 2026-01-12T15:00:00Z"
+        )
     fields: dict[str, Any] = {key: document[key] for key in known if key in document}
     fields["occurred_at"] = isoformat(moment)
     return Alert(**fields)
+
+
+def _has_time_zone(text: str) -> bool:
+    """Return whether an ISO-8601 datetime string has a date, a time and a zone."""
+    date, separator, time_part = text.strip().upper().partition("T")
+    if not separator or not date:
+        return False
+    return time_part.endswith("Z") or "+" in time_part or "-" in time_part
 
 
 def _check_text(document: dict[str, Any], name: str, max_length: int, *, required: bool) -> None:

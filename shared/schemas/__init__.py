@@ -1,0 +1,1 @@
+"""JSON Schema files of the records Greenguard publishes; shipped as package data."""
