@@ -8,6 +8,9 @@ pipeline decide on that attribute, never on the message text.
     ├── ConfigurationError            invalid or missing settings (never retriable)
     ├── InvalidEventError             a record or payload that can never be processed
     │   └── UnknownActionError        a webhook action the mapping cannot route
+    ├── InvalidLinkError              a secure meeting link token that is malformed
+    │   ├── TamperedLinkError         its signature matches none of the signing keys
+    │   └── ExpiredLinkError          it is genuine but past its expiry
     ├── BrokerUnavailableError        Kafka did not acknowledge a write in time (retriable)
     └── GreenhouseError               any failure talking to Greenhouse
         ├── GreenhouseAuthError       the token endpoint rejected the credentials
@@ -46,6 +49,22 @@ class UnknownActionError(InvalidEventError):
     def __init__(self, action: str) -> None:
         super().__init__(f"unknown webhook action {action!r}")
         self.action = action
+
+
+class InvalidLinkError(GreenguardError):
+    """Raised when a secure meeting link token cannot be decoded; the base of the link errors."""
+
+
+class TamperedLinkError(InvalidLinkError):
+    """Raised when a link token's signature matches none of the configured signing keys."""
+
+
+class ExpiredLinkError(InvalidLinkError):
+    """Raised when a genuine link token is past its expiry; ``interview_id`` names the interview."""
+
+    def __init__(self, message: str, *, interview_id: int) -> None:
+        super().__init__(message)
+        self.interview_id = interview_id
 
 
 class BrokerUnavailableError(GreenguardError):

@@ -120,17 +120,22 @@ class TopicTable(Generic[V]):
             await consumer.stop()
 
     async def _follow(self, consumer: AIOKafkaConsumer) -> None:
-        while True:
-            try:
-                batch = await consumer.getmany(timeout_ms=500)
-            except KafkaError as exc:
-                log.warning("topic_follow_failed", topic=self._topic, error=type(exc).__name__)
-                await asyncio.sleep(_RETRY_SECONDS)
-                continue
-            for messages in batch.values():
-                for message in messages:
-                    key = message.key.decode("utf-8", "replace") if message.key else None
-                    self._apply(key, message.value, message.partition, message.offset)
+        try:
+            while True:
+                try:
+                    batch = await consumer.getmany(timeout_ms=500)
+                except KafkaError as exc:
+                    log.warning("topic_follow_failed", topic=self._topic, error=type(exc).__name__)
+                    await asyncio.sleep(_RETRY_SECONDS)
+                    continue
+                for messages in batch.values():
+                    for message in messages:
+                        key = message.key.decode("utf-8", "replace") if message.key else None
+                        self._apply(key, message.value, message.partition, message.offset)
+        except Exception:
+            # Logged here because nobody awaits the task until stop(), which re-raises it.
+            log.exception("topic_follow_crashed", topic=self._topic)
+            raise
 
     def _apply(self, key: str | None, raw: bytes | None, partition: int, offset: int) -> None:
         if key is None:
