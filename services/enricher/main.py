@@ -9,6 +9,7 @@ pipeline stops.
 from __future__ import annotations
 
 import argparse
+import asyncio
 from contextlib import AsyncExitStack
 
 from services.enricher.harvest import HarvestReader
@@ -19,6 +20,7 @@ from shared.custom_fields import CandidateFields
 from shared.events import Envelope
 from shared.greenhouse import HarvestClient
 from shared.health import Health
+from shared.integration import IntegrationWatch
 from shared.kafka import Publisher, ensure_topics
 from shared.protected_users import ProtectedUsers
 from shared.runtime import run_worker
@@ -94,6 +96,16 @@ class EnricherWorker:
             self._stack.push_async_callback(self.protected_users.stop)
             await self.ledger.table.start()
             self._stack.push_async_callback(self.ledger.table.stop)
+            watch = IntegrationWatch(
+                "enricher",
+                self.client,
+                self.publisher,
+                self._health,
+                settings.greenhouse_connect_check_interval_seconds,
+            )
+            await watch.check()
+            watcher = asyncio.create_task(watch.run(), name="connection-watch")
+            self._stack.push_async_callback(_cancel, watcher)
             await self.fields.ensure()
         except BaseException:
             await self._stack.aclose()
@@ -126,6 +138,11 @@ class EnricherWorker:
         self._stop_requested = True
         if self.pipeline is not None:
             self.pipeline.stop()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,8 @@ candidate (404 or 422) and any other 4xx is dead-lettered with Greenhouse's reas
 
 from __future__ import annotations
 
-import orjson
+import asyncio
+
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
@@ -18,12 +19,12 @@ from services.notifier.ledger import NotesLedger
 from services.notifier.notes import has_reference, note_request, status_change
 from services.notifier.settings import NotifierSettings
 from shared.alerts import Alert, parse_alert
-from shared.connect import ConnectionMonitor
 from shared.consumer import ConsumerPipeline, PipelineOptions
 from shared.custom_fields import CandidateFields
 from shared.errors import GreenhouseRequestError
 from shared.greenhouse import HarvestClient
 from shared.health import Health
+from shared.integration import IntegrationWatch
 from shared.kafka import Publisher, ensure_topics
 from shared.logging import get_logger
 from shared.topics import DEAD_LETTER, INTEGRATION_STATE, VERIFICATION_ALERTS, topic_name
@@ -148,7 +149,15 @@ class NotifierWorker:
         await self._publisher.start()
         try:
             async with HarvestClient(settings) as client:
-                await self._check_connection(client)
+                watch = IntegrationWatch(
+                    "notifier",
+                    client,
+                    self._publisher,
+                    self._health,
+                    settings.greenhouse_connect_check_interval_seconds,
+                )
+                await watch.check()
+                watcher = asyncio.create_task(watch.run(), name="connection-watch")
                 fields = CandidateFields(
                     client,
                     self._publisher,
@@ -162,6 +171,8 @@ class NotifierWorker:
                 try:
                     await self._consume(AlertNotes(client, ledger, fields, settings))
                 finally:
+                    watcher.cancel()
+                    await asyncio.gather(watcher, return_exceptions=True)
                     await ledger.stop()
         finally:
             await self._publisher.stop()
@@ -181,14 +192,3 @@ class NotifierWorker:
         if self._stop_requested:
             self._pipeline.stop()
         await self._pipeline.run(settings.shutdown_grace_seconds)
-
-    async def _check_connection(self, client: HarvestClient) -> None:
-        """Check the credentials once at start and publish the report as ``connect:notifier``."""
-        monitor = ConnectionMonitor(client, interval_seconds=0)
-        report = await monitor.check_once()
-        self._health.set_ready(
-            "greenhouse", monitor.ready, report.reason if not monitor.ready else ""
-        )
-        await self._publisher.publish(
-            INTEGRATION_STATE, "connect:notifier", orjson.dumps(report.to_dict())
-        )
