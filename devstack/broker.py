@@ -78,12 +78,16 @@ class EmbeddedBroker:
             self.storage_engine,
         ]
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self._process = subprocess.Popen(  # noqa: S603 (our own fixed command line)
-            command,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.extra_env},
-        )
+        try:
+            self._process = subprocess.Popen(  # noqa: S603 (our own fixed command line)
+                command,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **self.extra_env},
+            )
+        finally:
+            if not isinstance(output, int):
+                output.close()  # the child keeps its own descriptor
         wait_for_port(self.host, self.port, timeout_seconds)
 
     @property

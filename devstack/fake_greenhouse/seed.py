@@ -1,9 +1,15 @@
-"""Seeds for the fake: ``empty`` and a small ``demo`` organization for ``make run``.
+"""Seeds for the fake: ``empty``, a small ``demo`` organization for ``make run``, and ``large``.
 
-The demo has a Site Admin recruiter, three interviewers, two jobs with interview plans and a
-few candidates with applications. Three interviews are scheduled with panels: one has a video
-link, one a meeting URL in its location text, one a room. A fourth is not yet scheduled. Of the
-email templates, one candidate-facing template contains the interview-schedule placeholder. All names and addresses are fictional.
+The demo has a Site Admin recruiter, an HR partner, three interviewers, two jobs with interview
+plans and six candidates with applications. Five interviews are scheduled: on Zoom and Google
+Meet (video links), on Microsoft Teams (the link in the location text), on an unknown provider,
+and one on Zoom whose organizer and panel are all interviewers. A sixth is not yet scheduled.
+Of the email templates, one candidate-facing template contains the interview-schedule
+placeholder. All names and addresses are fictional.
+
+The ``large`` organization, for the benchmarks, has a configurable number of candidates with
+one application each, all last changed 30 days ago, and upcoming Zoom interviews for the first
+20 of them (see ``seed_large``).
 """
 
 from __future__ import annotations
@@ -12,15 +18,23 @@ from datetime import UTC, datetime, timedelta
 
 from devstack.fake_greenhouse.state import FakeState
 
-SEEDS = ("empty", "demo")
+SEEDS = ("empty", "demo", "large")
+LARGE_CANDIDATES = 10_000
+LARGE_UPCOMING_INTERVIEWS = 20
 
 
-def apply_seed(state: FakeState, name: str) -> None:
-    """Fill ``state`` with the named seed; raise ValueError for an unknown name."""
+def apply_seed(state: FakeState, name: str, *, candidates: int = LARGE_CANDIDATES) -> None:
+    """Fill ``state`` with the named seed; raise ValueError for an unknown name.
+
+    ``candidates`` is the size of the ``large`` seed; the other seeds ignore it.
+    """
     if name == "empty":
         return
     if name == "demo":
         seed_demo(state)
+        return
+    if name == "large":
+        seed_large(state, candidates)
         return
     raise ValueError(f"unknown seed {name!r}; expected one of {', '.join(SEEDS)}")
 
@@ -28,7 +42,10 @@ def apply_seed(state: FakeState, name: str) -> None:
 def _at(days: float, hour: int = 15) -> str:
     """Return the ISO timestamp ``days`` from today at ``hour``:00 UTC."""
     base = datetime.now(UTC).replace(hour=hour, minute=0, second=0, microsecond=0)
-    moment = base + timedelta(days=days)
+    return _iso(base + timedelta(days=days))
+
+
+def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -49,6 +66,7 @@ def seed_demo(state: FakeState) -> None:
             )
             for key, first, last, title, admin in (
                 ("recruiter", "Rita", "Recruiter", "Senior Recruiter", True),
+                ("hr", "Hana", "Hr", "HR Business Partner", False),
                 ("alice", "Alice", "Engineer", "Staff Engineer", False),
                 ("bob", "Bob", "Builder", "Engineering Manager", False),
                 ("carol", "Carol", "Designer", "Product Designer", False),
@@ -100,6 +118,8 @@ def seed_demo(state: FakeState) -> None:
             ("Eli", "Evans", 0, 1),
             ("Fay", "Fischer", 1, 2),
             ("Gus", "Garcia", 1, 0),
+            ("Ines", "Ito", 0, 2),
+            ("Jon", "Jansen", 1, 1),
         )
         applications = []
         for first, last, job_index, source_index in people:
@@ -131,12 +151,39 @@ def seed_demo(state: FakeState) -> None:
                 )
             )
 
+        teams = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_demo%40thread.v2/0"
         schedule = (
-            (0, 1, {"video_conferencing_url": "https://video.example/j/1001"}, ["alice", "bob"]),
-            (1, 1.5, {"location": "Join at https://meet.example/abc-defg-hij"}, ["alice"]),
-            (2, 2, {"location": "Room 4B, 1 Demo Street"}, ["carol"]),
+            (
+                0,
+                1,
+                {"video_conferencing_url": "https://acme.zoom.us/j/81234567890"},
+                "recruiter",
+                ["alice"],
+            ),
+            (
+                1,
+                1.5,
+                {"video_conferencing_url": "https://meet.google.com/abc-defg-hij"},
+                "alice",
+                ["recruiter", "bob"],
+            ),
+            (2, 2, {"location": f"Microsoft Teams meeting, join: {teams}"}, "bob", ["hr"]),
+            (
+                3,
+                2.5,
+                {"video_conferencing_url": "https://meet.jit.si/AcmeDemoInterview"},
+                "hr",
+                ["carol"],
+            ),
+            (
+                4,
+                3,
+                {"video_conferencing_url": "https://acme.zoom.us/j/89990001111"},
+                "carol",
+                ["alice", "bob"],
+            ),
         )
-        for index, days, where, panel in schedule:
+        for index, days, where, organizer, panel in schedule:
             application = applications[index]
             slot = plans[application["job_id"]][0]
             interview = state.insert(
@@ -147,7 +194,7 @@ def seed_demo(state: FakeState) -> None:
                     "job_interview_id": slot["id"],
                     "starts_at": _at(days),
                     "ends_at": _at(days, hour=16),
-                    "organizer_id": users["recruiter"]["id"],
+                    "organizer_id": users[organizer]["id"],
                     "scheduled_at": _at(-1),
                     "external_event_id": f"demo-event-{index + 1}",
                     **where,
@@ -157,9 +204,9 @@ def seed_demo(state: FakeState) -> None:
         state.insert(
             "interviews",
             {
-                "application_id": applications[3]["id"],
-                "job_id": applications[3]["job_id"],
-                "job_interview_id": plans[applications[3]["job_id"]][0]["id"],
+                "application_id": applications[5]["id"],
+                "job_id": applications[5]["job_id"],
+                "job_interview_id": plans[applications[5]["job_id"]][0]["id"],
                 "status": "to_be_scheduled",
             },
         )
@@ -192,3 +239,89 @@ def seed_demo(state: FakeState) -> None:
                 "body": "We received your application and will be in touch.",
             },
         )
+
+
+def seed_large(state: FakeState, candidates: int) -> None:
+    """Create an organization of ``candidates`` candidates for the benchmarks.
+
+    Each candidate has one application. Every record was last changed 30 days ago, before the
+    poller's first look-back, so at start-up only the look-ahead sweep publishes anything. It
+    finds the upcoming Zoom interviews of the first 20 candidates, one per hour from the next
+    hour on. Their organizer and panel are one interviewer, so no interview is protected until
+    a benchmark makes a protected user take part.
+    """
+    if candidates < 1:
+        raise ValueError(f"the large seed needs at least 1 candidate, got {candidates}")
+    long_ago = _at(-30)
+    with state.lock:
+        state.organization.update({"id": 4_000_888, "name": "Globex Hiring (benchmark)"})
+        users = {
+            key: state.insert(
+                "users",
+                {
+                    "first_name": first,
+                    "last_name": last,
+                    "primary_email": f"{first.lower()}.{last.lower()}@globex-hiring.example",
+                    "site_admin": key == "recruiter",
+                    "created_at": long_ago,
+                },
+            )
+            for key, first, last in (
+                ("recruiter", "Rosa", "Recruiter"),
+                ("interviewer", "Ivan", "Interviewer"),
+            )
+        }
+        job = state.insert("jobs", {"name": "Field Engineer", "created_at": long_ago})
+        slot = state.insert(
+            "job_interviews", {"job_id": job["id"], "name": "Video call", "created_at": long_ago}
+        )
+        applications = []
+        for number in range(candidates):
+            candidate = state.insert(
+                "candidates",
+                {
+                    "first_name": "Candidate",
+                    "last_name": str(number + 1),
+                    "created_at": long_ago,
+                    "last_activity_at": long_ago,
+                },
+            )
+            applications.append(
+                state.insert(
+                    "applications",
+                    {
+                        "candidate_id": candidate["id"],
+                        "job_id": job["id"],
+                        "recruiter_id": users["recruiter"]["id"],
+                        "created_at": long_ago,
+                        "last_activity_at": long_ago,
+                    },
+                )
+            )
+        now = datetime.now(UTC).replace(microsecond=0)
+        for number, application in enumerate(applications[:LARGE_UPCOMING_INTERVIEWS]):
+            starts = now + timedelta(hours=number + 1)
+            interview = state.insert(
+                "interviews",
+                {
+                    "application_id": application["id"],
+                    "job_id": job["id"],
+                    "job_interview_id": slot["id"],
+                    "starts_at": _iso(starts),
+                    "ends_at": _iso(starts + timedelta(hours=1)),
+                    "organizer_id": users["interviewer"]["id"],
+                    "video_conferencing_url": f"https://globex.zoom.us/j/{9_100_000_000 + number}",
+                    "created_at": long_ago,
+                },
+            )
+            # Inserted directly rather than through set_panel, which would make the
+            # interview's updated_at now.
+            state.insert(
+                "interviewers",
+                {
+                    "interview_id": interview["id"],
+                    "user_id": users["interviewer"]["id"],
+                    "email": users["interviewer"]["primary_email"],
+                    "created_at": long_ago,
+                },
+            )
