@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     stack = Stack(StackOptions())
-    # NOTE: the enricher protects an interview when it processes that interview's event, so
-    # protected users are registered before the poller first reports the demo interviews.
+    # Protected users registered before the processes start protect the demo interviews at
+    # their first poll, instead of at the re-sweep that a later change triggers.
     stack.before_services.append(lambda running: scenario.protect_users(running, say))
     status = 0
     try:

@@ -87,13 +87,16 @@ class Poller:
         self._lookahead = timedelta(hours=settings.poller_lookahead_hours)
         self.directory = Directory(harvest)
 
-    async def run(self, job: str) -> int:
-        """Run one job (see the module docstring) and return the number of events published."""
+    async def run(self, job: str, *, republish: bool = False) -> int:
+        """Run one job (see the module docstring) and return the number of events published.
+
+        ``republish`` applies to the sweep only (see ``sweep``).
+        """
         self._guard()
         if job == "interviews":
             return await self.poll_interviews()
         if job == "sweep":
-            return await self.sweep()
+            return await self.sweep(republish=republish)
         if job in RECORD_RESOURCES:
             return await self.poll_records(job)
         raise ValueError(f"unknown poll job {job!r}; expected one of {', '.join(JOBS)}")
@@ -176,8 +179,12 @@ class Poller:
         await self._complete("interviewers", panel_window, panel_latest, 0, now, panel_before)
         return published
 
-    async def sweep(self) -> int:
-        """Re-read the interviews starting within the look-ahead and publish the differences."""
+    async def sweep(self, *, republish: bool = False) -> int:
+        """Re-read the interviews starting within the look-ahead and publish the differences.
+
+        With ``republish`` every listed interview is published again even when unchanged, so
+        that the enricher decides anew, for example after the protected users changed.
+        """
         now = self._now()
         end = now + self._lookahead
         listed = [interview async for interview in self._pages("interviews", starts_at=(now, end))]
@@ -193,7 +200,7 @@ class Poller:
             present = {interview["id"] for interview in found}
             deleted = [identifier for identifier in vanished if identifier not in present]
 
-        published = await self._publish_interviews(listed)
+        published = await self._publish_interviews(listed, republish=republish)
         published += await self._publish_deletions(deleted)
         forgotten = await self._forget_finished(now)
 
@@ -211,7 +218,9 @@ class Poller:
         )
         return published
 
-    async def _publish_interviews(self, interviews: Sequence[Record]) -> int:
+    async def _publish_interviews(
+        self, interviews: Sequence[Record], *, republish: bool = False
+    ) -> int:
         if not interviews:
             return 0
         self._guard()
@@ -232,7 +241,9 @@ class Poller:
         published = 0
         for interview in sorted(interviews, key=_chronological):
             panel = panels.get(interview["id"], [])
-            published += await self._publish_interview(interview, panel, candidates, emails)
+            published += await self._publish_interview(
+                interview, panel, candidates, emails, republish=republish
+            )
         return published
 
     async def _publish_interview(
@@ -241,6 +252,8 @@ class Poller:
         panel: list[Record],
         candidates: Mapping[int, int],
         emails: Mapping[int, str | None],
+        *,
+        republish: bool = False,
     ) -> int:
         identifier: int = interview["id"]
         application_id = _int(interview.get("application_id"))
@@ -261,7 +274,7 @@ class Poller:
 
         previous = self.state.interviews.get(identifier)
         published = 0
-        if previous is None or previous.fingerprint != fingerprint:
+        if republish or previous is None or previous.fingerprint != fingerprint:
             data = interview_data(interview, panel, organizer, candidate_id)
             received_at = isoformat(self._now())
             await self._publish("interviews", interview_event(data, fingerprint, received_at))

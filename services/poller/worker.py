@@ -28,11 +28,20 @@ from shared.greenhouse import HarvestClient
 from shared.health import Health
 from shared.kafka import Publisher, ensure_topics
 from shared.logging import get_logger
-from shared.topics import CANDIDATE_EVENTS, ORG_EVENTS, POLLER_LEADER, POLLER_STATE
+from shared.protected_users import ProtectedUsers
+from shared.topics import (
+    CANDIDATE_EVENTS,
+    ORG_EVENTS,
+    POLLER_LEADER,
+    POLLER_STATE,
+    PROTECTED_USERS,
+)
 
 log = get_logger(__name__)
 
 AGE_REFRESH_SECONDS = 1.0
+# How often the leader looks for a change of the protected users between jobs.
+PROTECTED_USERS_CHECK_SECONDS = 1.0
 
 
 class PollerWorker:
@@ -51,6 +60,7 @@ class PollerWorker:
         self._election: LeaderElection | None = None
         self._harvest: HarvestClient | None = None
         self._publisher: Publisher | None = None
+        self._protected_users: ProtectedUsers | None = None
         self._stop_requested = False
         # The Poller of the current term, for tests and diagnostics; None while on standby.
         self.poller: Poller | None = None
@@ -64,18 +74,23 @@ class PollerWorker:
     async def run(self) -> None:
         """Create the clients, take part in the election and poll while elected."""
         settings = self._settings
-        await ensure_topics(settings, [CANDIDATE_EVENTS, ORG_EVENTS, POLLER_STATE, POLLER_LEADER])
+        await ensure_topics(
+            settings, [CANDIDATE_EVENTS, ORG_EVENTS, POLLER_STATE, POLLER_LEADER, PROTECTED_USERS]
+        )
         self._publisher = Publisher(settings)
         await self._publisher.start()
         self._harvest = HarvestClient(settings, transport=self._harvest_transport)
         self._election = LeaderElection(settings, health=self._health)
         if self._stop_requested:
             self._election.stop()
+        self._protected_users = ProtectedUsers(settings)
+        await self._protected_users.start()
         self._health.set_ready("kafka", True)
         try:
             await self._election.run(self._lead)
         finally:
             self._health.set_ready("kafka", False, "stopped")
+            await self._protected_users.stop()
             await self._harvest.aclose()
             await self._publisher.stop()
 
@@ -100,23 +115,38 @@ class PollerWorker:
     async def _run_due_jobs(self, poller: Poller) -> None:
         intervals = {job: self._interval(job) for job in JOBS}
         last_run: dict[str, float] = {}
+        # The enricher decides protection when it handles an interview's event, so a change of
+        # the protected users makes the next sweep publish every upcoming interview again.
+        swept_for = self._protected_snapshot()
+        republish = False
         while True:
+            snapshot = self._protected_snapshot()
+            if snapshot != swept_for:
+                log.info("protected_users_changed", count=len(snapshot))
+                swept_for = snapshot
+                republish = True
+                last_run.pop("sweep", None)
             waits = seconds_until_due(last_run, intervals, time.monotonic())
             job = next((name for name in JOBS if waits[name] <= 0), None)
             if job is None:
-                await asyncio.sleep(min(waits.values()))
+                await asyncio.sleep(min(*waits.values(), PROTECTED_USERS_CHECK_SECONDS))
                 continue
             started = time.monotonic()
             last_run[job] = started
-            retry_in = await self._run_job(poller, job)
+            retry_in = await self._run_job(poller, job, republish=republish and job == "sweep")
             if retry_in is not None:
                 # Due again after ``retry_in`` seconds rather than after a whole interval.
                 last_run[job] = started - intervals[job] + retry_in
+            elif job == "sweep":
+                republish = False
 
-    async def _run_job(self, poller: Poller, job: str) -> float | None:
+    def _protected_snapshot(self) -> frozenset[str]:
+        return frozenset(self._protected_users) if self._protected_users else frozenset()
+
+    async def _run_job(self, poller: Poller, job: str, *, republish: bool = False) -> float | None:
         """Run one job; on failure return the seconds after which it should run again."""
         try:
-            await poller.run(job)
+            await poller.run(job, republish=republish)
         except (GreenhouseError, BrokerUnavailableError) as exc:
             interval = self._interval(job)
             retry_in = interval

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from devstack.broker import free_port
@@ -22,8 +23,8 @@ from services.poller.settings import PollerSettings
 from services.poller.worker import PollerWorker
 from shared.events import Envelope
 from shared.health import Health
-from shared.kafka import read_to_end
-from shared.topics import CANDIDATE_EVENTS, ORG_EVENTS
+from shared.kafka import Publisher, read_to_end
+from shared.topics import CANDIDATE_EVENTS, ORG_EVENTS, PROTECTED_USERS
 from tests.helpers import wait_until
 
 from .conftest import People, ahead, fake_options
@@ -184,3 +185,32 @@ async def _job_published(settings: PollerSettings, job_id: int) -> bool:
         if event.type == "job.updated" and event.data["id"] == job_id:
             return True
     return False
+
+
+async def test_protected_users_change_republishes_upcoming(
+    fake: FakeGreenhouse, poller_settings: PollerSettings
+) -> None:
+    people = People(fake)
+    interview = people.schedule(fake, starts_at=ahead(days=1))
+    settings = poller_settings.model_copy(
+        update={"poller_interviews_interval_seconds": 0.2, "poller_sweep_interval_seconds": 600}
+    )
+    worker = PollerWorker(settings, Health())
+    task = asyncio.create_task(worker.run())
+    publisher = Publisher(settings)
+    try:
+        await wait_until(
+            lambda: _interview_published(settings, interview["id"]), message="the interview"
+        )
+        await publisher.start()
+        record = orjson.dumps({"email": "new.recruiter@example.invalid"})
+        await publisher.publish(PROTECTED_USERS, "new.recruiter@example.invalid", record)
+
+        async def published_twice() -> bool:
+            return (await published_interviews(settings))[interview["id"]] == 2
+
+        await wait_until(published_twice, message="the interview published again")
+    finally:
+        await publisher.stop()
+        worker.stop()
+        await task
