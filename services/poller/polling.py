@@ -372,7 +372,10 @@ class Poller:
             [latest] if latest is not None else [],
         )
         total = (previous.records_published if previous else 0) + published
-        self.state.marks[resource] = ResourceMark(resource, mark, now, total)
+        job = "interviews" if resource == "interviewers" else resource
+        self.state.marks[resource] = ResourceMark(
+            resource, mark, now, total, interval_seconds=self._settings.interval_seconds(job)
+        )
         records: list[StateRecord] = []
         if versions_before is not None:
             versions = self.state.versions(resource)

@@ -2,7 +2,8 @@
 
 Keys and values (JSON):
 
-    mark:<resource>   {"resource", "high_water_mark", "last_success_at", "records_published"}
+    mark:<resource>   {"resource", "high_water_mark", "last_success_at", "records_published",
+                      "interval_seconds"}
     seen:<resource>   {"resource", "versions": {"<id>": "<updated_at>"}}: versions inside the
                       overlap that were already published
     interview:<id>    the last published version of an interview (``InterviewMemo`` fields);
@@ -43,6 +44,8 @@ class ResourceMark:
     high_water_mark: datetime
     last_success_at: datetime
     records_published: int = 0
+    # The polling interval, so that ``greenguard status`` can judge staleness per resource.
+    interval_seconds: float | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -51,6 +54,7 @@ class ResourceMark:
                 "high_water_mark": isoformat(self.high_water_mark),
                 "last_success_at": isoformat(self.last_success_at),
                 "records_published": self.records_published,
+                "interval_seconds": self.interval_seconds,
             }
         )
 
@@ -114,6 +118,7 @@ class PollerState:
                 high_water_mark=_timestamp(document["high_water_mark"]),
                 last_success_at=_timestamp(document["last_success_at"]),
                 records_published=int(document["records_published"]),
+                interval_seconds=document.get("interval_seconds"),
             )
         elif kind == "seen":
             versions = {int(key): str(value) for key, value in document["versions"].items()}

@@ -7,7 +7,8 @@ the consumer lag of the Greenguard groups.
 
 Exit status 0 when everything looks fine. 1 when no connection check is recorded, a service's
 last check is not Connected, or a resource's last successful poll is older than
-``--stale-after``. A resource never polled yet is shown as such and is not a problem. Lag is shown
+``--stale-after`` or three of its polling intervals, whichever is longer. A resource never
+polled yet is shown as such and is not a problem. Lag is shown
 but never changes the exit status. 69 when Kafka cannot be reached.
 """
 
@@ -42,6 +43,7 @@ from shared.topics import INTEGRATION_STATE, POLLER_STATE, PROTECTED_USERS, topi
 
 DEFAULT_STALE_AFTER_SECONDS = 300.0
 CONNECT_PREFIX = "connect:"
+STALE_INTERVALS = 3
 MARK_PREFIX = "mark:"
 
 
@@ -57,8 +59,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
         type=positive_float,
         default=DEFAULT_STALE_AFTER_SECONDS,
         metavar="SECONDS",
-        help="a resource whose last successful poll is older than this is stale "
-        f"(default: {DEFAULT_STALE_AFTER_SECONDS:g})",
+        help="a resource whose last successful poll is older than this, and than three of its "
+        f"polling intervals, is stale (default: {DEFAULT_STALE_AFTER_SECONDS:g})",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
@@ -262,12 +264,17 @@ def parse_marks(state: Mapping[str, bytes], now: datetime, stale_after: float) -
         moment = parse_timestamp(document.get("last_success_at"))
         age = (now - moment).total_seconds() if moment is not None else None
         published = document.get("records_published")
+        interval = document.get("interval_seconds")
+        # A resource polled every 15 minutes is not stale after 5: allow three intervals.
+        threshold = stale_after
+        if isinstance(interval, int | float) and not isinstance(interval, bool):
+            threshold = max(stale_after, STALE_INTERVALS * float(interval))
         marks.append(
             PollMark(
                 resource=str(document.get("resource") or key.removeprefix(MARK_PREFIX)),
                 last_success_at=moment,
                 age_seconds=age,
-                stale=age is None or age > stale_after,
+                stale=age is None or age > threshold,
                 records_published=published if isinstance(published, int) else None,
             )
         )

@@ -196,3 +196,28 @@ async def test_status_of_empty_cluster(make_settings: Callable[..., Any]) -> Non
     assert "no data yet: no successful poll recorded" in text
     assert "Protected users: unknown" in text
     assert report.to_dict()["protected_users"] is None
+
+
+def test_slow_resource_not_stale_within_three_intervals() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    import orjson
+
+    from shared.operator.status import parse_marks
+
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+    def mark(resource: str, minutes_ago: float, interval: float | None) -> bytes:
+        moment = (now - timedelta(minutes=minutes_ago)).isoformat().replace("+00:00", "Z")
+        return orjson.dumps(
+            {"resource": resource, "last_success_at": moment, "interval_seconds": interval}
+        )
+
+    state = {
+        "mark:sources": mark("sources", 100, 3600),
+        "mark:jobs": mark("jobs", 50, 900),
+        "mark:interviews": mark("interviews", 10, 30),
+        "mark:users": mark("users", 10, None),
+    }
+    stale = {entry.resource: entry.stale for entry in parse_marks(state, now, 300)}
+    assert stale == {"sources": False, "jobs": True, "interviews": True, "users": True}

@@ -45,6 +45,7 @@ def test_mark_value_is_shared_format() -> None:
         "high_water_mark": "2026-01-08T11:59:00.000Z",
         "last_success_at": "2026-01-08T12:00:00.000Z",
         "records_published": 3,
+        "interval_seconds": None,
     }
 
 
