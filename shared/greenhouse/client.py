@@ -37,7 +37,7 @@ from shared.greenhouse.auth import Introspection, Token, TokenManager
 from shared.greenhouse.metrics import HARVEST_REQUEST_SECONDS, HARVEST_REQUESTS
 from shared.greenhouse.query import MAX_PER_PAGE, batched, build_params, validate_resource
 from shared.greenhouse.ratelimit import RateBudget
-from shared.greenhouse.responses import error_for_response, retry_after_seconds
+from shared.greenhouse.responses import decode_json, error_for_response, retry_after_seconds
 from shared.logging import get_logger
 from shared.settings import GreenhouseSettings
 
@@ -204,9 +204,10 @@ class HarvestClient:
         # NOTE: a 5xx on a POST is retried like any other request. A create that Greenhouse
         # applied before failing may then be applied twice, so callers creating notes dedupe.
         response = await self._request(method, self._api_url.join(path), json=body)
-        document = response.json()
+        document = decode_json(response)
         if not isinstance(document, dict):
-            raise GreenhouseError(
+            # A proxy or gateway page in place of Harvest's answer: worth retrying later.
+            raise GreenhouseUnavailableError(
                 f"{method} {response.url.path} returned {response.status_code} without a JSON "
                 "object",
                 method=method,
@@ -325,9 +326,9 @@ class HarvestClient:
 
 
 def _json_list(response: httpx.Response) -> list[dict[str, Any]]:
-    document = response.json()
+    document = decode_json(response)
     if not isinstance(document, list) or not all(isinstance(item, dict) for item in document):
-        raise GreenhouseError(
+        raise GreenhouseUnavailableError(
             f"GET {response.url.path} returned {response.status_code} with something other "
             "than a JSON array of objects",
             method="GET",

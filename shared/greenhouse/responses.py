@@ -68,7 +68,8 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
-def _decode(response: httpx.Response) -> Any:
+def decode_json(response: httpx.Response) -> Any:
+    """Return the decoded JSON body, or None when the body is not JSON."""
     try:
         return response.json()
     except ValueError:
@@ -84,7 +85,7 @@ def error_for_response(response: httpx.Response) -> GreenhouseError:
     method = response.request.method
     path = response.request.url.path
     status = response.status_code
-    messages = error_messages(_decode(response))
+    messages = error_messages(decode_json(response))
     detail = "; ".join(messages)
     where = f"{method} {path}"
     context: dict[str, Any] = {"method": method, "path": path, "status": status}

@@ -110,3 +110,27 @@ def test_required_scope_from_method_and_path() -> None:
     assert required_scope("GET", "/v3/job_interviews") == "harvest:job_interviews:list"
     assert required_scope("PATCH", "/v3/candidates/12") == "harvest:candidates:update"
     assert required_scope("POST", "/v3/notes") == "harvest:notes:create"
+
+
+async def test_non_json_success_is_retriable_error() -> None:
+    from shared.settings import GreenhouseSettings
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            return httpx.Response(
+                200, json={"access_token": "t", "token_type": "Bearer", "expires_in": 3600}
+            )
+        return httpx.Response(200, text="<html>gateway page</html>")
+
+    settings = GreenhouseSettings(
+        greenhouse_client_id="id",
+        greenhouse_client_secret="secret",
+        greenhouse_token_url="http://harvest.test/token",
+        greenhouse_api_url="http://harvest.test/v3",
+    )
+    async with HarvestClient(settings, transport=httpx.MockTransport(answer)) as client:
+        with pytest.raises(GreenhouseUnavailableError, match="JSON") as listing:
+            await client.list_all("candidates")
+        with pytest.raises(GreenhouseUnavailableError, match="JSON"):
+            await client.create_note({"candidate_id": 1, "body": "x"})
+    assert listing.value.retriable
