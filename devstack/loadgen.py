@@ -4,10 +4,10 @@ Keep-alive connections over asyncio streams, so that the generator costs little 
 server it measures. Two modes:
 
 - ``--rate R``: open loop, R requests per second spread over the connections, for
-  ``--seconds``; a late server makes requests queue, which shows in the latency (no coordinated
-  omission: latency counts from the intended send time);
-- without ``--rate``: closed loop, each connection sends its next request when the previous
-  answer arrived, which measures the maximum throughput.
+  ``--seconds``. A late server makes requests queue, which shows in the latency, because
+  latency counts from the intended send time (no coordinated omission).
+- without ``--rate``: closed loop. Each connection sends its next request when the previous
+  response arrived, which measures the maximum throughput.
 
 Prints one JSON object: requests, statuses, errors, duration, throughput and latency
 percentiles in milliseconds.

@@ -121,7 +121,7 @@ def play(stack: Stack, pause: float) -> scenario.DemoPeople:
 
 
 def verify(stack: Stack, people: scenario.DemoPeople) -> bool:
-    """Wait until every expected effect holds or the deadline passes; print the summary."""
+    """Wait until every expected effect is true or the deadline passes; print the summary."""
     deadline = time.monotonic() + DEMO_DEADLINE_SECONDS
     while True:
         rows = scenario.check_effects(stack, people)

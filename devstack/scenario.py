@@ -1,9 +1,9 @@
 """The demo scenario of ``make run`` and ``make demo``, and the checks of its effects.
 
-Against the ``demo`` seed of the fake Greenhouse: the recruiter and the HR partner become
-protected users; signed sample deliveries are posted; over about a minute, one interview is
-rescheduled, one is scheduled on Webex, and a panel gains a protected user; then verification
-alerts arrive for three candidates. ``expected_effects`` lists what must be true in the fake
+It runs against the ``demo`` seed of the fake Greenhouse. The recruiter and the HR partner
+become protected users, and signed sample deliveries are posted. Over about a minute, one
+interview is rescheduled, one is scheduled on Webex, and a panel gains a protected user. Then
+verification alerts arrive for three candidates. ``expected_effects`` lists what must be true in the fake
 Greenhouse afterwards.
 """
 

@@ -31,7 +31,7 @@ SERVICES = ("ingest", "poller", "enricher", "notifier")
 
 @dataclass
 class StackOptions:
-    """What to start and how."""
+    """Options of one local stack: which processes, which storage, which seed."""
 
     run_dir: Path = Path(".run")
     durable: bool = False

@@ -1,7 +1,7 @@
 """The exception tree of Greenguard.
 
 Every error the product raises on purpose derives from ``GreenguardError``. Each class states
-whether retrying the same operation can succeed (``retriable``); retry loops and the consumer
+whether retrying the same operation can succeed (``retriable``). Retry loops and the consumer
 pipeline decide on that attribute, never on the message text.
 
     GreenguardError
@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 
 class GreenguardError(Exception):
-    """Base class; ``retriable`` says whether the same call may succeed later."""
+    """Base class; ``retriable`` is true when the same call may succeed later."""
 
     retriable: bool = False
 
@@ -94,13 +94,13 @@ class GreenhouseAuthError(GreenhouseError):
 
 
 class GreenhouseUnavailableError(GreenhouseError):
-    """Raised when Greenhouse stayed unreachable, answered 5xx or kept answering 429."""
+    """Raised when Greenhouse stayed unreachable, or kept responding with 5xx or 429."""
 
     retriable = True
 
 
 class GreenhouseRateLimitedError(GreenhouseUnavailableError):
-    """Raised when Greenhouse still answered 429 after the bounded retries."""
+    """Raised when Greenhouse still responded with 429 after the bounded retries."""
 
 
 class GreenhouseRequestError(GreenhouseError):

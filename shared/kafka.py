@@ -188,7 +188,7 @@ async def read_to_end(
 
     Returns ``(key, value, partition, offset)`` tuples in partition order. The end is taken from
     the high watermark carried by fetch responses, because some brokers (the embedded Tansu) get
-    ``end_offsets`` wrong when the last batch holds several records.
+    ``end_offsets`` wrong when the last batch contains several records.
     """
     topic = spec if isinstance(spec, str) else topic_name(spec, settings.kafka_topic_prefix)
     consumer = AIOKafkaConsumer(

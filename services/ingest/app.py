@@ -1,6 +1,6 @@
 """The ingest HTTP application: Greenhouse webhooks in, normalized events out to Kafka.
 
-    POST /webhooks/greenhouse   verify, normalize, publish, then answer 200
+    POST /webhooks/greenhouse   verify, normalize, publish, then respond 200
     GET  /healthz               the process is serving
     GET  /readyz                the Kafka cluster answered a metadata request recently
     GET  /metrics               Prometheus text format
@@ -62,7 +62,7 @@ class _BodyTooLarge(Exception):
 
 @dataclass
 class IngestState:
-    """What the request handlers share: created in the lifespan, closed once."""
+    """State shared by the request handlers: created in the lifespan, closed once."""
 
     settings: IngestSettings
     secrets: list[bytes]
@@ -162,7 +162,7 @@ async def receive_webhook(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Answer 200 while the Kafka cluster answers; the result is cached for a moment."""
+    """Return 200 while the Kafka cluster responds; the result is cached for a moment."""
     state: IngestState = request.app.state.ingest
     now = time.monotonic()
     if now - state.ready_checked_at >= state.settings.readiness_cache_seconds:
