@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import uvicorn
 
 from devstack.fake_greenhouse.admin import resolve_scopes
-from devstack.fake_greenhouse.seed import SEEDS, apply_seed
+from devstack.fake_greenhouse.seed import LARGE_CANDIDATES, SEEDS, apply_seed
 from devstack.fake_greenhouse.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, build_app
 from devstack.fake_greenhouse.state import FakeState
 from shared.logging import configure_logging, get_logger
@@ -26,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8790, help="TCP port to listen on")
     parser.add_argument("--seed", choices=SEEDS, default="demo", help="initial records")
+    parser.add_argument(
+        "--seed-candidates",
+        type=int,
+        default=LARGE_CANDIDATES,
+        help="number of candidates of the 'large' seed",
+    )
     parser.add_argument("--client-id", default=DEFAULT_CLIENT_ID, help="OAuth client id")
     parser.add_argument(
         "--client-secret", default=DEFAULT_CLIENT_SECRET, help="OAuth client secret"
@@ -72,7 +78,7 @@ def build_state(args: argparse.Namespace) -> FakeState:
             "webhook_base_delay_seconds": args.webhook_base_delay,
         }
     )
-    apply_seed(state, args.seed)
+    apply_seed(state, args.seed, candidates=args.seed_candidates)
     return state
 
 
