@@ -20,7 +20,8 @@ This module is pure: no Kafka, HTTP or framework imports.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -95,8 +96,21 @@ class Envelope:
 
         orjson serializes the dataclass itself. ``dataclasses.asdict`` gives the same bytes but
         deep-copies ``data`` first: 320 µs against 6 µs for a 2.6 kB webhook payload.
+        orjson rejects integers beyond 64 bits and nesting deeper than 255 levels, which a
+        signed payload may still contain, so those fall back to the standard library.
+        Raises InvalidEventError when neither can serialize ``data``.
         """
-        return orjson.dumps(self)
+        try:
+            return orjson.dumps(self)
+        except TypeError:
+            pass
+        try:
+            text = json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+        except (RecursionError, TypeError, ValueError) as exc:
+            raise InvalidEventError(
+                f"event {self.id} cannot be serialized: {type(exc).__name__}"
+            ) from None
+        return text.encode()
 
     @classmethod
     def from_json(cls, raw: bytes | None) -> Envelope:

@@ -45,6 +45,10 @@ class SecretFileSource(PydanticBaseSettingsSource):
                 f"{variable} names {path!r}, which cannot be read ({exc.strerror}); "
                 "mount the secret there or unset the variable"
             ) from exc
+        except UnicodeDecodeError:
+            raise ConfigurationError(
+                f"{variable} names {path!r}, which is not UTF-8 text; store the secret as text"
+            ) from None
         return text.rstrip("\r\n"), field_name, False
 
     def __call__(self) -> dict[str, Any]:
@@ -140,6 +144,13 @@ class KafkaSettings(BaseServiceSettings):
             )
         return self
 
+    @field_validator("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+    @classmethod
+    def _check_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{str(value)!r} is not a readable file")
+        return value
+
     @field_validator("kafka_bootstrap_servers")
     @classmethod
     def _check_bootstrap(cls, value: str) -> str:
@@ -168,6 +179,14 @@ class GreenhouseSettings(BaseServiceSettings):
         description="Share of the Harvest rate limit this process may use.",
     )
     greenhouse_connect_check_interval_seconds: float = Field(default=3600.0, ge=0)
+
+    @field_validator("greenhouse_token_url", "greenhouse_introspect_url", "greenhouse_api_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        scheme, _, rest = value.partition("://")
+        if scheme.lower() not in ("https", "http") or not rest.split("/", 1)[0]:
+            raise ValueError(f"expected an http(s) URL such as https://host/path, got {value!r}")
+        return value
 
     def require_credentials(self) -> tuple[str, SecretStr]:
         """Return the client id and secret, or raise ConfigurationError naming what is missing."""

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 import orjson
 from prometheus_client import Counter, Histogram
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from services.ingest import signature
 from services.ingest.mapping import PING_ACTION, ROUTES, normalize
 from services.ingest.settings import IngestSettings
-from shared.errors import BrokerUnavailableError
+from shared.errors import BrokerUnavailableError, InvalidEventError
 from shared.events import isoformat, utc_now
 from shared.health import Health, health_routes
 from shared.kafka import Publisher, ensure_topics
@@ -101,6 +101,10 @@ async def receive_webhook(request: Request) -> Response:
     limit = state.settings.webhook_max_body_bytes
     try:
         body = await _read_body(request, limit)
+    except ClientDisconnect:
+        DELIVERIES.labels("", "client_disconnected").inc()
+        log.warning("webhook_client_disconnected", reason="body_incomplete")
+        return _error(400, "body_incomplete", "the client closed the connection mid-body")
     except _BodyTooLarge:
         DELIVERIES.labels("", "too_large").inc()
         log.warning("webhook_rejected", reason="body_too_large", limit_bytes=limit)
@@ -138,10 +142,16 @@ async def receive_webhook(request: Request) -> Response:
         body, document, event_id=_event_id(request), received_at=isoformat(utc_now())
     )
     envelope = delivery.envelope
+    try:
+        value = envelope.to_json()
+    except InvalidEventError as exc:
+        DELIVERIES.labels(metric_action, "malformed").inc()
+        log.warning("webhook_rejected", reason="unserializable_payload", error=str(exc))
+        return _error(400, "unsupported_payload", "the payload is nested too deeply to store")
     started = time.perf_counter()
     try:
         partition, offset = await state.publisher.publish(
-            delivery.topic, delivery.key, envelope.to_json(), envelope.kafka_headers()
+            delivery.topic, delivery.key, value, envelope.kafka_headers()
         )
     except BrokerUnavailableError as exc:
         DELIVERIES.labels(metric_action, "broker_unavailable").inc()
@@ -225,4 +235,14 @@ def create_app(settings: IngestSettings, publisher: Publisher | None = None) -> 
         *liveness_and_metrics,
         *optional_routes,
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={Exception: _unexpected_error},
+    )
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # A bug, not bad input: answer with the documented error shape; Greenhouse will retry.
+    log.error("request_failed", path=request.url.path, error=type(exc).__name__)
+    return _error(500, "internal_error", "unexpected error; the delivery was not stored")

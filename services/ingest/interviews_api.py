@@ -58,13 +58,25 @@ class TokenFile:
                 role = candidate_role
         return role
 
-    def _reload_if_changed(self) -> None:
+    def load(self) -> None:
+        """Read the file now; raise ConfigurationError when it cannot be read."""
         try:
-            mtime = self.path.stat().st_mtime
-        except OSError as exc:
+            self._read()
+        except (OSError, UnicodeDecodeError) as exc:
             raise ConfigurationError(
-                f"GREENGUARD_HR_TOKENS_FILE {self.path} cannot be read ({exc.strerror})"
-            ) from exc
+                f"GREENGUARD_HR_TOKENS_FILE {self.path} cannot be read ({_describe(exc)})"
+            ) from None
+
+    def _reload_if_changed(self) -> None:
+        # A file that breaks while serving keeps the tokens last read: a bad edit or a
+        # half-written file must not lock HR out, nor let anyone in.
+        try:
+            self._read()
+        except (OSError, UnicodeDecodeError) as exc:
+            log.warning("hr_tokens_unreadable", path=str(self.path), error=_describe(exc))
+
+    def _read(self) -> None:
+        mtime = self.path.stat().st_mtime
         if mtime == self._mtime:
             return
         digests: dict[bytes, str] = {}
@@ -165,7 +177,7 @@ def interview_routes(
     """Return the route and a lifespan context that starts and stops the followed tables."""
     assert settings.greenguard_hr_tokens_file is not None
     tokens = TokenFile(settings.greenguard_hr_tokens_file)
-    tokens.role_of("")  # read the file now: a missing file stops start-up with its name
+    tokens.load()  # a missing file stops start-up with its name
     view = InterviewsView(
         meetings=TopicTable(settings, PROTECTED_MEETINGS, _decode_meeting),
         opened=TopicTable(settings, PROTECTED_MEETINGS, _decode_link_opened),
@@ -183,7 +195,9 @@ def interview_routes(
         if role != HR_ROLE:
             log.warning("hr_api_forbidden", role=role)
             return _denied(403, "forbidden", "this token's role may not read interviews")
-        return JSONResponse({"interviews": view.upcoming(utc_now())})
+        return JSONResponse(
+            {"interviews": view.upcoming(utc_now())}, headers={"Cache-Control": "no-store"}
+        )
 
     @asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -197,6 +211,12 @@ def interview_routes(
                 await table.stop()
 
     return [Route("/api/interviews", list_interviews, methods=["GET"])], lifespan
+
+
+def _describe(exc: OSError | UnicodeDecodeError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    return exc.strerror or type(exc).__name__
 
 
 def _denied(status: int, error: str, message: str) -> JSONResponse:

@@ -11,10 +11,15 @@ import uvicorn
 
 from services.ingest.app import create_app
 from services.ingest.settings import IngestSettings
+from shared.errors import BrokerUnavailableError
 from shared.health import QuietServer
+from shared.kafka import Publisher, ensure_topics
 from shared.logging import configure_logging, get_logger
+from shared.topics import ALL_TOPICS
 
 log = get_logger(__name__)
+
+EX_UNAVAILABLE = 69  # sysexits.h: a service this program needs is unavailable
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -34,8 +39,18 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: IngestSettings) -> int:
+    # Connect before serving, so that an unreachable cluster is one clear line, not a traceback
+    # from inside the server's lifespan.
+    publisher = Publisher(settings)
+    try:
+        await ensure_topics(settings, ALL_TOPICS)
+        await publisher.start()
+    except BrokerUnavailableError as exc:
+        log.error("ingest_start_failed", reason=str(exc))
+        await publisher.stop()
+        return EX_UNAVAILABLE
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, publisher),
         host=settings.ingest_host,
         port=settings.ingest_port,
         log_config=None,

@@ -170,12 +170,15 @@ def _key(
     return f"{route.resource}:{event_id}"
 
 
+MAX_ID = 2**63 - 1  # Greenhouse ids are 64-bit; anything larger is not an id
+
+
 def _as_id(value: object) -> int | None:
-    """Return a positive integer id, accepting decimal strings; anything else is None."""
+    """Return a positive 64-bit integer id, accepting ASCII decimal strings; else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value if value > 0 else None
-    if isinstance(value, str) and value.isdigit():
-        return int(value) or None
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        value = int(value)
+    if isinstance(value, int) and 0 < value <= MAX_ID:
+        return value
     return None

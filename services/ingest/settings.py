@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from shared.errors import ConfigurationError
+from shared.links import parse_signing_keys
 from shared.settings import KafkaSettings
 
 
@@ -29,6 +30,14 @@ class IngestSettings(KafkaSettings):
         description="File of bearer tokens allowed to read /api/interviews, one per line.",
     )
     readiness_cache_seconds: float = Field(default=2.0, ge=0)
+
+    @field_validator("greenguard_link_signing_key")
+    @classmethod
+    def _check_link_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # The same rule as the enricher's, so that no key verifies here that cannot sign there.
+        if value is not None and value.get_secret_value().strip():
+            parse_signing_keys(value.get_secret_value())
+        return value
 
     def webhook_secrets(self) -> list[bytes]:
         """Return the configured webhook secrets, or raise ConfigurationError if there is none."""

@@ -131,3 +131,29 @@ def test_missing_token_file_fails_start(kafka_options: dict[str, Any], tmp_path:
     )
     with pytest.raises(ConfigurationError, match="GREENGUARD_HR_TOKENS_FILE"):
         create_app(settings)
+
+
+async def test_broken_token_file_keeps_last_tokens(
+    kafka_options: dict[str, Any], tokens_file: Path
+) -> None:
+    import os
+
+    settings = IngestSettings.load(
+        **kafka_options, greenhouse_webhook_secret="s", greenguard_hr_tokens_file=tokens_file
+    )
+    async with serve(create_app(settings)) as url, httpx.AsyncClient(base_url=url) as client:
+        headers = {"Authorization": "Bearer hr-token-1"}
+        first = await client.get("/api/interviews", headers=headers)
+        assert first.status_code == 200
+        assert first.headers["cache-control"] == "no-store"
+
+        tokens_file.write_bytes(b"\xff\xfe not text")
+        stat = tokens_file.stat()
+        os.utime(tokens_file, (stat.st_atime, stat.st_mtime + 5))
+        assert (await client.get("/api/interviews", headers=headers)).status_code == 200
+
+        tokens_file.unlink()
+        assert (await client.get("/api/interviews", headers=headers)).status_code == 200
+        assert (
+            await client.get("/api/interviews", headers={"Authorization": "Bearer x"})
+        ).status_code == 401

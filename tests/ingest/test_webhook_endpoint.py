@@ -266,3 +266,39 @@ def test_missing_secret_is_a_configuration_error(kafka_options: dict[str, Any]) 
     settings = IngestSettings.load(**kafka_options)
     with pytest.raises(ConfigurationError, match="GREENHOUSE_WEBHOOK_SECRET"):
         create_app(settings)
+
+
+@pytest.mark.parametrize(
+    ("raw_id", "expected"),
+    [
+        ('"99999999999999999999999"', None),
+        ("99999999999999999999999", None),
+        ('"\u00b2"', None),
+        ('"42"', 42),
+    ],
+)
+async def test_odd_candidate_ids_still_stored(
+    ingest: tuple[httpx.AsyncClient, IngestSettings], raw_id: str, expected: int | None
+) -> None:
+    client, settings = ingest
+    body = ('{"action":"update_candidate","payload":{"candidate":{"id":' + raw_id + "}}}").encode()
+    response = await client.post(PATH, content=body, headers=signed(body))
+    assert response.status_code == 200
+    [(_key, envelope)] = await records(settings, CANDIDATE_EVENTS)
+    assert envelope.candidate_id == expected
+
+
+async def test_deep_nesting_still_stored(
+    ingest: tuple[httpx.AsyncClient, IngestSettings],
+) -> None:
+    # Deeper than orjson writes (255 levels) but within what it reads (1024).
+    client, settings = ingest
+    nested = "[" * 300 + "]" * 300
+    body = ('{"action":"update_candidate","payload":{"deep":' + nested + "}}").encode()
+    response = await client.post(PATH, content=body, headers=signed(body))
+    assert response.status_code == 200
+    [(_key, envelope)] = await records(settings, CANDIDATE_EVENTS)
+    depth, node = 0, envelope.data["deep"]
+    while node:
+        depth, node = depth + 1, node[0]
+    assert depth == 299
