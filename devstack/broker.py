@@ -84,6 +84,8 @@ class EmbeddedBroker:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.extra_env},
+                # Ctrl-C in a terminal must not kill the broker before its clients stop.
+                start_new_session=True,
             )
         finally:
             if not isinstance(output, int):

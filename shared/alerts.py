@@ -49,6 +49,7 @@ MAX_ID_LENGTH = 200
 MAX_SUMMARY_LENGTH = 500
 MAX_DETAILS_LENGTH = 5000
 MAX_URL_LENGTH = 2000
+MAX_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -157,5 +158,5 @@ def _check_positive_int(document: dict[str, Any], name: str, *, required: bool) 
     value = document.get(name)
     if value is None and not required:
         return
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise InvalidEventError(f"alert field {name!r} must be a positive integer")
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= MAX_ID:
+        raise InvalidEventError(f"alert field {name!r} must be a positive 64-bit integer")

@@ -135,11 +135,15 @@ def _parse_payload(raw: bytes) -> LinkClaims:
     _check_url(url)
     assert isinstance(interview_id, int) and isinstance(candidate_id, int)
     assert isinstance(expiry, int)
+    try:
+        expires_at = datetime.fromtimestamp(expiry, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise InvalidLinkError("link token expiry is not a representable time") from None
     return LinkClaims(
         interview_id=interview_id,
         candidate_id=candidate_id,
         url=url,
-        expires_at=datetime.fromtimestamp(expiry, UTC),
+        expires_at=expires_at,
     )
 
 

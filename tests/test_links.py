@@ -122,3 +122,15 @@ def test_parse_signing_keys_splits_and_checks_length() -> None:
 
 def test_link_url_joins_base_and_token() -> None:
     assert link_url("https://verify.example/l/", "abc.def") == "https://verify.example/l/abc.def"
+
+
+@pytest.mark.parametrize("expiry", [2**62, -(10**15)])
+def test_unrepresentable_expiry_is_invalid(expiry: int) -> None:
+    from shared.links import _signature
+
+    claims = {"v": 1, "i": 1, "c": 2, "u": URL, "e": expiry}
+    payload = base64.urlsafe_b64encode(orjson.dumps(claims)).rstrip(b"=").decode()
+    signature = base64.urlsafe_b64encode(_signature(KEY, payload)).rstrip(b"=").decode()
+
+    with pytest.raises(InvalidLinkError, match="expiry"):
+        verify_link(f"{payload}.{signature}", [KEY], BEFORE)

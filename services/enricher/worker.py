@@ -308,6 +308,6 @@ def _candidate_id(envelope: Envelope) -> int:
             candidate = nested.get("candidate")
             if found is None and isinstance(candidate, dict):
                 found = candidate.get("id")
-    if not isinstance(found, int) or isinstance(found, bool):
-        raise InvalidEventError(f"{envelope.type} event {envelope.id} names no candidate id")
+    if not isinstance(found, int) or isinstance(found, bool) or not 0 < found < 2**63:
+        raise InvalidEventError(f"{envelope.type} event {envelope.id} names no valid candidate id")
     return found

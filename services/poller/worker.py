@@ -26,6 +26,7 @@ from shared.errors import BrokerUnavailableError, GreenhouseError
 from shared.events import utc_now
 from shared.greenhouse import HarvestClient
 from shared.health import Health
+from shared.integration import IntegrationWatch
 from shared.kafka import Publisher, ensure_topics
 from shared.logging import get_logger
 from shared.protected_users import ProtectedUsers
@@ -85,10 +86,21 @@ class PollerWorker:
             self._election.stop()
         self._protected_users = ProtectedUsers(settings)
         await self._protected_users.start()
+        watch = IntegrationWatch(
+            "poller",
+            self._harvest,
+            self._publisher,
+            self._health,
+            settings.greenhouse_connect_check_interval_seconds,
+        )
+        await watch.check()
+        watcher = asyncio.create_task(watch.run(), name="connection-watch")
         self._health.set_ready("kafka", True)
         try:
             await self._election.run(self._lead)
         finally:
+            watcher.cancel()
+            await asyncio.gather(watcher, return_exceptions=True)
             self._health.set_ready("kafka", False, "stopped")
             await self._protected_users.stop()
             await self._harvest.aclose()

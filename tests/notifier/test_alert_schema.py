@@ -89,6 +89,7 @@ INVALID = {
     "unknown field": variant(priority="high"),
     "schema version 2": variant(schema_version=2),
     "schema version true": variant(schema_version=True),
+    "candidate id beyond 64 bits": variant(candidate_id=2**63),
     "no zone": variant(occurred_at="2026-01-12T15:04:05"),
     "missing schema version": variant(schema_version=_DROP),
 }

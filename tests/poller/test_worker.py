@@ -173,7 +173,7 @@ async def test_failed_job_retried_soon(
             lambda: _job_published(settings, job["id"]), timeout=30, message="the job after a retry"
         )
         assert fake.state.status_counts[503] == 1
-        assert health.readiness()["checks"] == {"kafka": True, "election": True}
+        assert health.readiness()["checks"] == {"kafka": True, "election": True, "greenhouse": True}
     finally:
         worker.stop()
         await task
