@@ -157,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
         say(f"fake Greenhouse at {stack.fake_url} (admin API under /admin)")
         say(f"ingest at {stack.ingest_url}/webhooks/greenhouse")
         say(
+            "on-call tools, from another terminal: "
+            f"export KAFKA_BOOTSTRAP_SERVERS={stack.broker.bootstrap_servers} "
+            "KAFKA_ENABLE_IDEMPOTENCE=false; .venv/bin/greenguard status"
+        )
+        say(
             f"HR view: curl -H 'Authorization: Bearer {HR_TOKEN}' {stack.ingest_url}/api/interviews"
         )
         people = play(stack, pause=args.pause if not args.demo else min(args.pause, 5.0))

@@ -122,6 +122,8 @@ class Stack:
         """Start everything and wait until each process is ready."""
         run_dir = self.options.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
+        for old_log in run_dir.glob("*.log"):
+            old_log.unlink()  # each run starts with fresh logs; restarts within it append
         (run_dir / "hr-tokens").write_text(f"{HR_TOKEN} hr\n", encoding="utf-8")
         if self.options.durable:
             self._start_s3()
