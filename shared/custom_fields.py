@@ -292,6 +292,47 @@ class CandidateFields:
         """Set the candidate's secure interview link (None clears it); return whether it wrote."""
         return await self._write(self.link_spec, candidate_id, url, None)
 
+    async def set_protection(
+        self, candidate_id: int, url: str, *, status: str, only_from: Collection[str | None]
+    ) -> bool:
+        """Set the secure link and, when allowed, the status with one read and one write.
+
+        The status changes only when its current value is in ``only_from``, as in
+        ``set_status``. Returns whether a write happened.
+        """
+        link, verification = await self._field(self.link_spec), await self._field(self.status_spec)
+        values = await self._current_values(candidate_id)
+        entries: list[tuple[KnownField, str]] = []
+        if values.get(link.name_key) != url:
+            entries.append((link, url))
+        current_status = values.get(verification.name_key)
+        if current_status != status and current_status in only_from:
+            entries.append((verification, status))
+        if not entries:
+            FIELD_WRITES.labels(link.name_key, "unchanged").inc()
+            return False
+        try:
+            await self._send_many(candidate_id, entries)
+        except GreenhouseValidationError as exc:
+            # A stale option id or an archived field: look both fields up again, retry once.
+            log.warning(
+                "candidate_fields_write_rejected", candidate_id=candidate_id, reason=str(exc)
+            )
+            async with self._lock:
+                for spec in (self.link_spec, self.status_spec):
+                    self._fields[spec] = await self._synchronize(spec, None)
+            refreshed = {known.name_key: known for known in self._fields.values()}
+            entries = [(refreshed[known.name_key], value) for known, value in entries]
+            await self._send_many(candidate_id, entries)
+        for known, _value in entries:
+            FIELD_WRITES.labels(known.name_key, "written").inc()
+        log.info(
+            "candidate_fields_written",
+            candidate_id=candidate_id,
+            name_keys=[known.name_key for known, _value in entries],
+        )
+        return True
+
     async def _field(self, spec: FieldSpec) -> KnownField:
         if spec not in self._fields:
             await self.ensure()
@@ -343,6 +384,10 @@ class CandidateFields:
         return True
 
     async def _current_value(self, candidate_id: int, name_key: str) -> Any:
+        return (await self._current_values(candidate_id)).get(name_key)
+
+    async def _current_values(self, candidate_id: int) -> dict[str, Any]:
+        """Return the candidate's custom field values by name_key; raise when it is unknown."""
         candidates = await self._client.get_by_ids("candidates", [candidate_id])
         if not candidates:
             raise GreenhouseNotFoundError(
@@ -350,15 +395,25 @@ class CandidateFields:
                 method="GET",
                 path="/v3/candidates",
             )
-        entry = (candidates[0].get("custom_fields") or {}).get(name_key)
-        return entry.get("value") if isinstance(entry, dict) else None
+        fields = candidates[0].get("custom_fields") or {}
+        return {
+            key: entry.get("value") if isinstance(entry, dict) else None
+            for key, entry in fields.items()
+        }
 
     async def _send(self, candidate_id: int, known: KnownField, desired: str | None) -> None:
-        value: Any = desired
-        if known.value_type == "single_select" and desired is not None:
-            value = known.options[desired]
-        body = {"custom_fields": [{"name_key": known.name_key, "value": value}]}
-        await self._client.update_candidate(candidate_id, body)
+        await self._send_many(candidate_id, [(known, desired)])
+
+    async def _send_many(
+        self, candidate_id: int, entries: Collection[tuple[KnownField, str | None]]
+    ) -> None:
+        values = []
+        for known, desired in entries:
+            value: Any = desired
+            if known.value_type == "single_select" and desired is not None:
+                value = known.options[desired]
+            values.append({"name_key": known.name_key, "value": value})
+        await self._client.update_candidate(candidate_id, {"custom_fields": values})
 
     async def _synchronize(self, spec: FieldSpec, stored: KnownField | None) -> KnownField:
         """Find or create the field in Greenhouse, complete its options and store the result."""

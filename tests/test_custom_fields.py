@@ -370,3 +370,36 @@ async def test_set_secure_link_writes_only_on_change(
 
         assert await fields.set_secure_link(candidate_id, None) is True
         assert stored_value(fake, candidate_id, LINK_KEY) is None
+
+
+async def test_set_protection_one_read_one_write(
+    fake: FakeGreenhouse, publisher: Publisher, kafka_settings: KafkaSettings
+) -> None:
+    candidate_id = add_candidate(fake)
+    path = f"/v3/candidates/{candidate_id}"
+    initial: set[str | None] = {None, "Not Started"}
+    url = "https://verify.example.invalid/join/abc"
+    async with harvest(fake) as client:
+        fields = CandidateFields(client, publisher, kafka_settings)
+        await fields.ensure()
+        reads = count(fake, "GET", "/v3/candidates")
+
+        assert await fields.set_protection(candidate_id, url, status="Pending", only_from=initial)
+        assert count(fake, "GET", "/v3/candidates") == reads + 1
+        assert count(fake, "PATCH", path) == 1
+        assert stored_value(fake, candidate_id, LINK_KEY) == url
+        assert stored_value(fake, candidate_id, STATUS_KEY) == "Pending"
+
+        repeated = await fields.set_protection(
+            candidate_id, url, status="Pending", only_from=initial
+        )
+        assert repeated is False
+        assert count(fake, "PATCH", path) == 1
+
+        await fields.set_status(candidate_id, "Verified")
+        new_url = "https://verify.example.invalid/join/def"
+        assert await fields.set_protection(
+            candidate_id, new_url, status="Pending", only_from=initial
+        )
+        assert stored_value(fake, candidate_id, STATUS_KEY) == "Verified"
+        assert stored_value(fake, candidate_id, LINK_KEY) == new_url

@@ -181,8 +181,12 @@ class Enricher:
             log.debug("interview_already_protected", interview_id=interview.id)
             return
         if previous is None or previous.get("fingerprint") != document["fingerprint"]:
-            await self._fields.set_secure_link(interview.candidate_id, decision.secure_url)
-            await self._fields.set_status(interview.candidate_id, "Pending", only_from=PENDING_FROM)
+            await self._fields.set_protection(
+                interview.candidate_id,
+                decision.secure_url,
+                status="Pending",
+                only_from=PENDING_FROM,
+            )
             await self._publish_alert(protection_alert(decision, self._clock()))
         await self._publisher.publish(PROTECTED_MEETINGS, str(interview.id), orjson.dumps(document))
         self._ledger.record(document)

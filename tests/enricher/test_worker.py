@@ -400,7 +400,7 @@ async def test_same_event_twice_one_write(
     await send(publisher, event)
     await running.wait_handled(2)
 
-    assert patches(org.fake, candidate_id) == 2  # the link once, the status once
+    assert patches(org.fake, candidate_id) == 1  # the link and the status in one PATCH
     assert len(await meetings(settings)) == 1
     assert len(await alerts(settings, "protection_enabled")) == 1
 
@@ -441,13 +441,13 @@ async def test_crash_before_commit_one_write_one_note(
     interview = org.interview(application_id)
     first = new_worker(settings)
     if crash_point == "after_greenhouse_write":
-        set_status = first.fields.set_status
+        set_protection = first.fields.set_protection
 
         async def write_then_crash(*args: Any, **kwargs: Any) -> bool:
-            await set_status(*args, **kwargs)
+            await set_protection(*args, **kwargs)
             raise Crash
 
-        first.fields.set_status = write_then_crash  # type: ignore[method-assign]
+        first.fields.set_protection = write_then_crash  # type: ignore[method-assign]
     else:
         handle = first.enricher.handle
 
@@ -461,12 +461,13 @@ async def test_crash_before_commit_one_write_one_note(
     await send(publisher, org.interview_event(interview["id"], candidate_id))
     with pytest.raises(Crash):
         await asyncio.wait_for(first.run(), timeout=30)
-    assert patches(org.fake, candidate_id) == 2
+    # One PATCH carries both the secure link and the Pending status.
+    assert patches(org.fake, candidate_id) == 1
 
     running = await start_worker()
     await running.wait_handled(1)
 
-    assert patches(org.fake, candidate_id) == 2
+    assert patches(org.fake, candidate_id) == 1
     assert len([m for m in await meetings(settings) if m["type"] == "interview.protected"]) == 1
     alert_ids = {alert["id"] for alert in await alerts(settings, "protection_enabled")}
     assert len(alert_ids) == 1  # the notifier writes one note per alert id
