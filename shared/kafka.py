@@ -186,9 +186,10 @@ async def read_to_end(
 ) -> list[tuple[str | None, bytes | None, int, int]]:
     """Read a whole topic from the beginning to its current end, without a consumer group.
 
-    Returns ``(key, value, partition, offset)`` tuples in partition order. The end is taken from
-    the high watermark carried by fetch responses, because some brokers (the embedded Tansu) get
-    ``end_offsets`` wrong when the last batch contains several records.
+    Returns ``(key, value, partition, offset)`` tuples in partition order. Raises
+    BrokerUnavailableError when Kafka fails or the end is not reached within ``timeout_seconds``.
+    The end is taken from the high watermark carried by fetch responses, because some brokers
+    (the embedded Tansu) get ``end_offsets`` wrong when the last batch contains several records.
     """
     topic = spec if isinstance(spec, str) else topic_name(spec, settings.kafka_topic_prefix)
     consumer = AIOKafkaConsumer(
@@ -225,6 +226,11 @@ async def read_to_end(
                         pending.discard(tp)
     except KafkaError as exc:
         raise BrokerUnavailableError(f"could not read {topic}: {type(exc).__name__}") from exc
+    except TimeoutError as exc:
+        raise BrokerUnavailableError(
+            f"could not read {topic} to its end within {timeout_seconds:g} s "
+            f"({len(records)} records read)"
+        ) from exc
     finally:
         await consumer.stop()
     return records

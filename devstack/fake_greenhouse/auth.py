@@ -60,6 +60,9 @@ async def apply_fault(state: FakeState, request: Request) -> Response | None:
     if fault is None:
         return None
     if fault.delay_seconds:
+        # Read the body first, as a slow server would have: a client that times out meanwhile
+        # must not prevent the request from taking effect.
+        await request.body()
         await asyncio.sleep(fault.delay_seconds)
     if fault.status is None:
         return None

@@ -110,7 +110,8 @@ class NotesLedger:
 
     async def mark_writing(self, alert_id: str, candidate_id: int) -> None:
         """Record, durably, that a note is about to be created."""
-        await self._put(alert_id, LedgerEntry("writing", candidate_id))
+        # The time is kept in memory too: a retry in this process compares against it.
+        await self._put(alert_id, LedgerEntry("writing", candidate_id, at=isoformat(utc_now())))
 
     async def mark_written(self, alert_id: str, candidate_id: int, note_id: int | None) -> None:
         """Record, durably, that the alert's note exists."""

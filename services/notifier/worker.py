@@ -11,17 +11,19 @@ candidate (404 or 422) and any other 4xx is dead-lettered with Greenhouse's reas
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
-from services.notifier.ledger import NotesLedger
+from services.notifier.ledger import LedgerEntry, NotesLedger
 from services.notifier.notes import has_reference, note_request, status_change
 from services.notifier.settings import NotifierSettings
 from shared.alerts import Alert, parse_alert
 from shared.consumer import ConsumerPipeline, PipelineOptions
 from shared.custom_fields import CandidateFields
-from shared.errors import GreenhouseRequestError
+from shared.errors import GreenhouseRequestError, GreenhouseUnavailableError
+from shared.events import parse_timestamp, utc_now
 from shared.greenhouse import HarvestClient
 from shared.health import Health
 from shared.integration import IntegrationWatch
@@ -62,6 +64,10 @@ class AlertNotes:
         self._fields = fields
         self._visibility = settings.greenguard_note_visibility
         self._author = settings.greenguard_note_author_user_id
+        # A create that timed out may still be running in Greenhouse and add the note after a
+        # listing that found none. NOTE: this assumes Greenhouse finishes or drops a request
+        # within one more client time-out after the client gave up; Harvest documents no bound.
+        self._settle = timedelta(seconds=2 * settings.greenhouse_timeout_seconds)
 
     async def __call__(self, alert: Alert, record: ConsumerRecord[bytes, bytes]) -> None:
         await self.write_note(alert)
@@ -84,6 +90,7 @@ class AlertNotes:
                 NOTES.labels("found").inc()
                 log.info("alert_note_found", alert_id=alert.id, note_id=note_id)
                 return
+            self._check_settled(alert, entry)
         else:
             await self._ledger.mark_writing(alert.id, alert.candidate_id)
 
@@ -107,6 +114,15 @@ class AlertNotes:
             kind=alert.kind,
             note_id=note_id,
         )
+
+    def _check_settled(self, alert: Alert, entry: LedgerEntry) -> None:
+        """Raise a retriable error while an earlier create may still add the note."""
+        started = parse_timestamp(entry.at)
+        if started is not None and utc_now() - started < self._settle:
+            raise GreenhouseUnavailableError(
+                f"the note of alert {alert.id} was not found, but the create started at "
+                f"{entry.at} may still complete; looking again later"
+            )
 
     async def _find_note(self, alert: Alert) -> int | None:
         """Search the candidate's notes, newest first, for the alert's reference line."""

@@ -5,6 +5,9 @@ for the rate budget, send, and translate the response. A 401 mints a new token o
 once more. 429, 5xx and transport errors are retried with jittered exponential backoff, up to
 ``GREENHOUSE_MAX_ATTEMPTS`` attempts in all. A 429 also delays every caller of the process for
 its ``Retry-After``. Any other 4xx raises a typed error at once (see ``shared.errors``).
+``create_note`` is the exception: a note cannot be created idempotently, so after a time-out or
+a 5xx, which may follow a note Greenhouse did create, it raises at once and leaves the retry to
+the caller, which can look for the note first.
 
 List calls follow the ``Link: <...>; rel="next"`` URL verbatim, so a request with ``cursor``
 carries no other query parameter, as Greenhouse requires.
@@ -30,6 +33,7 @@ from shared.errors import (
     GreenguardError,
     GreenhouseAuthError,
     GreenhouseError,
+    GreenhouseRateLimitedError,
     GreenhouseRequestError,
     GreenhouseUnavailableError,
 )
@@ -52,6 +56,14 @@ MAX_BACKOFF_SECONDS = 30.0
 
 def _is_retriable(exc: BaseException) -> bool:
     return isinstance(exc, GreenguardError) and exc.retriable
+
+
+def _surely_not_applied(exc: BaseException) -> bool:
+    """Return whether a retriable failure shows that Greenhouse did not apply the request."""
+    if isinstance(exc, GreenhouseRateLimitedError):
+        return True
+    # A connection that was never opened carried no request.
+    return isinstance(exc.__cause__, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
 
 
 def endpoint_label(method: str, path: str) -> str:
@@ -165,8 +177,12 @@ class HarvestClient:
         return await self._write("PATCH", f"custom_fields/{int(field_id)}", body)
 
     async def create_note(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Create a note on a candidate (``POST /notes``) and return it."""
-        return await self._write("POST", "notes", body)
+        """Create a note on a candidate (``POST /notes``) and return it.
+
+        Raises GreenhouseUnavailableError without sending again when the outcome is unknown
+        (a time-out or a 5xx): the note may exist, and sending it again would duplicate it.
+        """
+        return await self._write("POST", "notes", body, resend_when_unsure=False)
 
     # Credentials
 
@@ -200,10 +216,15 @@ class HarvestClient:
 
     # Plumbing
 
-    async def _write(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        # NOTE: a 5xx on a POST is retried like any other request. A create that Greenhouse
-        # applied before failing may then be applied twice, so callers creating notes dedupe.
-        response = await self._request(method, self._api_url.join(path), json=body)
+    async def _write(
+        self, method: str, path: str, body: dict[str, Any], *, resend_when_unsure: bool = True
+    ) -> dict[str, Any]:
+        # NOTE: with resend_when_unsure, a create that Greenhouse applied before a time-out or
+        # a 5xx is sent again and may be applied twice. Custom field creation tolerates that
+        # (the second gets 422 and the field is looked up), notes do not.
+        response = await self._request(
+            method, self._api_url.join(path), json=body, resend_when_unsure=resend_when_unsure
+        )
         document = decode_json(response)
         if not isinstance(document, dict):
             # A proxy or gateway page in place of Harvest's answer: worth retrying later.
@@ -223,6 +244,7 @@ class HarvestClient:
         *,
         params: dict[str, str] | None = None,
         json: dict[str, Any] | None = None,
+        resend_when_unsure: bool = True,
     ) -> httpx.Response:
         reminted = False
 
@@ -244,7 +266,9 @@ class HarvestClient:
                 raise error_for_response(response)
             return response
 
-        return await self._with_retries(send, method, url.path)
+        return await self._with_retries(
+            send, method, url.path, resend_when_unsure=resend_when_unsure
+        )
 
     async def _send_once(
         self,
@@ -282,7 +306,12 @@ class HarvestClient:
         return response
 
     async def _with_retries(
-        self, operation: Callable[[], Awaitable[T]], method: str, path: str
+        self,
+        operation: Callable[[], Awaitable[T]],
+        method: str,
+        path: str,
+        *,
+        resend_when_unsure: bool = True,
     ) -> T:
         def log_retry(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome else None
@@ -304,7 +333,9 @@ class HarvestClient:
                 max=MAX_BACKOFF_SECONDS,
                 jitter=self._backoff_seconds,
             ),
-            retry=retry_if_exception(_is_retriable),
+            retry=retry_if_exception(
+                lambda exc: _is_retriable(exc) and (resend_when_unsure or _surely_not_applied(exc))
+            ),
             before_sleep=log_retry,
             reraise=True,
         )

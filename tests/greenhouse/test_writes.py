@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from harvest_helpers import ClientFactory
 
 from devstack.fake_greenhouse import FakeGreenhouse
-from shared.errors import GreenhouseForbiddenError, GreenhouseValidationError
+from devstack.fake_greenhouse.faults import Fault
+from shared.errors import (
+    GreenhouseForbiddenError,
+    GreenhouseUnavailableError,
+    GreenhouseValidationError,
+)
 from shared.greenhouse import HarvestClient
 
 SELECT_FIELD: dict[str, Any] = {
@@ -102,3 +108,18 @@ async def test_note_created_with_long_visibility(
 
     assert note["visibility"] == "privately_visible"
     assert [item["id"] for item in listed] == [note["id"]]
+
+
+async def test_note_not_resent_after_timeout(
+    fake: FakeGreenhouse, make_client: ClientFactory
+) -> None:
+    # Greenhouse may have created the note before the answer timed out; only the caller, which
+    # can list the candidate's notes, can tell whether sending it again would duplicate it.
+    candidate = fake.state.insert("candidates", {"first_name": "Dana", "last_name": "Diaz"})
+    fake.state.faults.add(Fault(path_prefix="/v3/notes", method="POST", delay_seconds=1.0))
+
+    async with make_client(greenhouse_timeout_seconds=0.2) as harvest:
+        with pytest.raises(GreenhouseUnavailableError):
+            await harvest.create_note({"candidate_id": candidate["id"], "body": "Verified."})
+
+    assert fake.state.request_counts[("POST", "/v3/notes")] == 1

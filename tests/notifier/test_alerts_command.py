@@ -111,7 +111,7 @@ def test_send_rejects_invalid_alert(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert status == 2
     error = capsys.readouterr().err
-    assert "alert field 'candidate_id' must be a positive integer" in error
+    assert "alert field 'candidate_id' must be a positive 64-bit integer" in error
 
 
 def test_send_rejects_ftp_evidence(capsys: pytest.CaptureFixture[str]) -> None:

@@ -342,3 +342,25 @@ async def test_burst_stays_under_rate_limit(
     # The budget paces the client; a rare 429 at a window edge is retried inside the client.
     assert rate_limited <= 5
     assert elapsed > 500 / 60 - 2
+
+
+async def test_timed_out_create_not_duplicated(
+    fake: FakeGreenhouse, notifier: Notifier, settings: NotifierSettings
+) -> None:
+    # Greenhouse creates the note but responds after the client's time-out. The retry's listing
+    # must not run before that slow create has finished.
+    candidate_id = add_candidate(fake)
+    alert = make_alert("slow-create", candidate_id)
+    with fake.state.lock:
+        fake.state.faults.add(Fault(path_prefix="/v3/notes", method="POST", delay_seconds=0.8))
+    notifier.settings = settings.model_copy(update={"greenhouse_timeout_seconds": 0.5})
+    notifier.start()
+    await notifier.send(alert)
+
+    await wait_until(
+        lambda: _ledger_state(settings, alert.id, "written"), timeout=30, message="ledger written"
+    )
+
+    # Sending the note again is what duplicates it: the slow create completes on its own.
+    assert requests(fake, "POST", "/v3/notes") == 1
+    await wait_until(lambda: len(notes_for(fake, alert.id)) == 1, timeout=10, message="the note")
