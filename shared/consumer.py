@@ -118,6 +118,8 @@ class ConsumerPipeline(Generic[T]):
         )
         self.handled = 0
         self.abandoned = 0
+        # Not ready until the consumer runs, whatever other checks of the process say.
+        health.set_ready("consumer", False, "not started")
 
     def stop(self) -> None:
         """Ask the fetch loop to stop; ``run`` then drains and returns."""
