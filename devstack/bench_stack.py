@@ -48,11 +48,11 @@ DESIGN_PER_INTERVIEW = {
     # The enricher reads these for the candidate context, twice.
     "GET /v3/applications": 2,
     "GET /v3/interviews": 2,
-    # The enricher reads the candidate before each of the two custom field writes and for the
-    # context, twice. The notifier reads it before setting the status to Pending, already set.
-    "GET /v3/candidates": 5,
-    # The enricher writes the secure link, then the status.
-    "PATCH /v3/candidates/{id}": 2,
+    # The enricher reads the candidate before its custom field write and for the context,
+    # twice. The notifier reads it before setting the status to Pending, already set.
+    "GET /v3/candidates": 4,
+    # The enricher writes the secure link and the status in one request.
+    "PATCH /v3/candidates/{id}": 1,
     # The notifier writes the protection note.
     "POST /v3/notes": 1,
 }
