@@ -302,8 +302,8 @@ class CandidateFields:
         """
         link, verification = await self._field(self.link_spec), await self._field(self.status_spec)
         # NOTE: Harvest has no conditional write. A final status that the notifier writes
-        # between this read and the PATCH below is replaced by Pending; the window is one
-        # request long, and the next status alert writes the final value again.
+        # between this read and the PATCH below is replaced by Pending. The window is one
+        # request long, and the notifier's note still records the outcome.
         values = await self._current_values(candidate_id)
         entries: list[tuple[KnownField, str]] = []
         if values.get(link.name_key) != url:
