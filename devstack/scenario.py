@@ -9,6 +9,7 @@ Greenhouse afterwards.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import uuid
@@ -60,8 +61,6 @@ def look_up(stack: Stack) -> DemoPeople:
 
 def greenguard(stack: Stack, *args: str) -> str:
     """Run an operator command against the stack and return its output; raise on failure."""
-    import os
-
     result = subprocess.run(  # noqa: S603 (our own command line)
         greenguard_command(*args),
         env={**os.environ, **stack.operator_env()},

@@ -11,8 +11,13 @@ async def wait_until(
     condition: Callable[[], bool | Awaitable[bool]],
     timeout: float = 15.0,
     message: str = "condition",
+    *,
+    interval: float = 0.02,
 ) -> None:
-    """Poll ``condition`` every 20 ms until it is true; fail the test after ``timeout`` seconds."""
+    """Poll ``condition`` every ``interval`` seconds until it is true.
+
+    Raises TimeoutError naming ``message`` after ``timeout`` seconds, which fails the test.
+    """
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
@@ -21,5 +26,5 @@ async def wait_until(
         if result:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message}")
-        await asyncio.sleep(0.02)
+            raise TimeoutError(f"timed out after {timeout:g} s waiting for {message}")
+        await asyncio.sleep(interval)

@@ -8,8 +8,6 @@ produces one note and sets the status.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,7 +17,7 @@ import httpx
 import orjson
 import pytest
 
-from devstack.processes import greenguard_command
+from devstack.scenario import greenguard
 from devstack.stack import WEBHOOK_SECRET, Stack, StackOptions
 from shared.events import Envelope
 from shared.kafka import read_to_end
@@ -41,7 +39,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     running = Stack(StackOptions(run_dir=tmp_path_factory.mktemp("stack"), seed="empty"))
 
     def protect(started: Stack) -> None:
-        run(started, "protected-users", "add", RECRUITER)
+        greenguard(started, "protected-users", "add", RECRUITER)
 
     running.before_services.append(protect)
     try:
@@ -52,19 +50,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         logs = Path(running.options.run_dir)
         for name in ("ingest", "poller", "enricher", "notifier"):
             assert statuses.get(name) == 0, (logs / f"{name}.log").read_text()[-3000:]
-
-
-def run(stack: Stack, *args: str) -> str:
-    result = subprocess.run(
-        greenguard_command(*args),
-        env={**os.environ, **stack.operator_env()},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 async def admin(stack: Stack, method: str, path: str, body: Any = None) -> Any:
@@ -179,7 +164,7 @@ async def test_webhook_interview_and_alert(stack: Stack) -> None:
 
     # A verification alert becomes exactly one note and sets the status.
     await asyncio.to_thread(
-        run,
+        greenguard,
         stack,
         "alerts",
         "send",

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import re
@@ -55,6 +56,10 @@ from tests.faults.workload import (
     seed_interviews,
     seed_people,
 )
+from tests.helpers import wait_until
+
+# The suite polls less often than unit tests, to leave the two cores to the stack.
+wait_for = functools.partial(wait_until, interval=0.1)
 
 GROUPS = ("greenguard-enricher", "greenguard-notifier")
 # The share of deliveries started when each fault step of the module docstring begins.
@@ -443,22 +448,6 @@ class Scenario:
             family = metric.split("{", 1)[0]
             totals[family] = totals.get(family, 0.0) + float(value)
         return totals
-
-
-async def wait_for(
-    condition: Callable[[], bool | Awaitable[bool]], *, timeout: float, message: str
-) -> None:
-    """Poll ``condition`` every 100 ms; raise TimeoutError naming ``message`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {message}")
-        await asyncio.sleep(0.1)
 
 
 async def wait_for_value(
