@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 import threading
@@ -108,10 +109,11 @@ def wait_for_ctrl_c() -> None:
         pass
 
 
-def play(stack: Stack, pause: float) -> scenario.DemoPeople:
+def play(stack: Stack, reporter_box: list[Reporter], pause: float) -> scenario.DemoPeople:
     people = scenario.look_up(stack)
     reporter = Reporter(stack, people)
     reporter.start()
+    reporter_box.append(reporter)
     scenario.post_samples(stack, say)
     time.sleep(pause)
     scenario.change_interviews(stack, people, say, pause)
@@ -146,7 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         "--pause", type=float, default=15.0, help="seconds between the scenario's steps"
     )
     args = parser.parse_args(argv)
+    # The account shows what happens; the Kafka client's own connection errors during the
+    # shutdown would only hide it.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     stack = Stack(StackOptions())
+    reporters: list[Reporter] = []
     # Protected users registered before the processes start protect the demo interviews at
     # their first poll, instead of at the re-sweep that a later change triggers.
     stack.before_services.append(lambda running: scenario.protect_users(running, say))
@@ -164,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         say(
             f"HR view: curl -H 'Authorization: Bearer {HR_TOKEN}' {stack.ingest_url}/api/interviews"
         )
-        people = play(stack, pause=args.pause if not args.demo else min(args.pause, 5.0))
+        people = play(stack, reporters, pause=args.pause if not args.demo else min(args.pause, 5.0))
         if args.demo:
             status = 0 if verify(stack, people) else 1
         else:
@@ -173,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
         pass
     finally:
         say("stopping")
+        for reporter in reporters:
+            reporter.stopping.set()
+            reporter.join(timeout=5)
         for name, code in stack.stop().items():
             say(f"{name} stopped (exit status {code})")
     return status

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -12,6 +14,7 @@ from devstack.fake_greenhouse.admin import resolve_scopes
 from devstack.fake_greenhouse.seed import LARGE_CANDIDATES, SEEDS, apply_seed
 from devstack.fake_greenhouse.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, build_app
 from devstack.fake_greenhouse.state import FakeState
+from shared.health import QuietServer
 from shared.logging import configure_logging, get_logger
 
 log = get_logger("devstack.fake_greenhouse")
@@ -96,8 +99,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         client_id=args.client_id,
         seed=args.seed,
     )
-    uvicorn.run(build_app(state), host=args.host, port=args.port, log_config=None, ws="none")
+    config = uvicorn.Config(
+        build_app(state), host=args.host, port=args.port, log_config=None, ws="none"
+    )
+    asyncio.run(_serve(QuietServer(config)))
     return 0
+
+
+async def _serve(server: QuietServer) -> None:
+    # SIGTERM and SIGINT stop the server and the process exits 0, as a stopped service should.
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, setattr, server, "should_exit", True)
+    await server.serve()
 
 
 if __name__ == "__main__":
