@@ -62,7 +62,7 @@ def greenguard_command(*args: str) -> list[str]:
 
 
 def wait_for_http(url: str, timeout: float = 30.0, child: Child | None = None) -> None:
-    """Wait until ``url`` answers 200; fail early if ``child`` exits meanwhile."""
+    """Wait until ``url`` responds 200; fail early if ``child`` exits meanwhile."""
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -75,5 +75,5 @@ def wait_for_http(url: str, timeout: float = 30.0, child: Child | None = None) -
         if child is not None and not child.running:
             raise RuntimeError(f"{child.name} exited during start-up; see {child.log_path}")
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{url} did not answer 200 within {timeout} s")
+            raise TimeoutError(f"{url} did not respond 200 within {timeout} s")
         time.sleep(0.1)

@@ -118,7 +118,7 @@ class ConsumerPipeline(Generic[T]):
         )
         self.handled = 0
         self.abandoned = 0
-        # Not ready until the consumer runs, whatever other checks of the process say.
+        # Not ready until the consumer runs, whatever the other checks of the process report.
         health.set_ready("consumer", False, "not started")
 
     def stop(self) -> None:

@@ -104,7 +104,7 @@ class GreenhouseRateLimitedError(GreenhouseUnavailableError):
 
 
 class GreenhouseRequestError(GreenhouseError):
-    """Raised at once for a 4xx answer other than 401 and 429; retrying cannot help."""
+    """Raised at once for a 4xx response other than 401 and 429; retrying cannot help."""
 
 
 class GreenhouseForbiddenError(GreenhouseRequestError):
@@ -116,7 +116,7 @@ class GreenhouseNotFoundError(GreenhouseRequestError):
 
 
 class GreenhouseValidationError(GreenhouseRequestError):
-    """Raised on 422; ``errors`` holds Greenhouse's messages, each prefixed by its field if any."""
+    """Raised on 422; ``errors`` contains Greenhouse's messages, each prefixed by its field if any."""
 
     def __init__(self, message: str, *, errors: Sequence[str] = (), **kwargs: object) -> None:
         super().__init__(message, **kwargs)  # type: ignore[arg-type]

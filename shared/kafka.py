@@ -168,7 +168,7 @@ class Publisher:
         return metadata.partition, metadata.offset
 
     async def is_connected(self) -> bool:
-        """Return whether the cluster answered a metadata request just now."""
+        """Return whether the cluster responded to a metadata request just now."""
         if self._producer is None:
             return False
         try:

@@ -3,7 +3,7 @@
 aiokafka, httpx and uvicorn log through the standard library; ``configure_logging`` sends their
 records through the same processors so every line is one JSON object. Event names are fixed
 snake_case phrases and ids go in keys. Payloads, tokens and candidate personal data are never
-logged; ``redact_secrets`` is a last line of defence for keys whose names say they are secret.
+logged; ``redact_secrets`` is a last line of defence for keys whose names mark them as secret.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json", service: str | Non
     root.handlers[:] = [handler]
     root.setLevel(level)
 
-    # uvicorn installs its own handlers unless told otherwise; route them to the root.
+    # uvicorn installs its own handlers unless configured otherwise; route them to the root.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers.clear()

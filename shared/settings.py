@@ -3,7 +3,7 @@
 Each process has one settings class, composed from the mixins below. A field's environment
 variable is its name in upper case (``kafka_bootstrap_servers`` → ``KAFKA_BOOTSTRAP_SERVERS``).
 Every secret field (a ``SecretStr``) may instead be read from a file named by ``<NAME>_FILE``,
-which is how Kubernetes mounts secrets; the variable itself wins when both are set.
+which is how Kubernetes mounts secrets. The variable itself wins when both are set.
 
 Nothing else in the product reads the environment.
 """

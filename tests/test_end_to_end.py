@@ -1,8 +1,8 @@
 """End to end: every process as a subprocess against the embedded broker and the fake Greenhouse.
 
 A signed webhook from the fake's sender and a polled interview with a protected interviewer
-produce the custom fields, the interview.protected event and the note; a verification alert
-produces one note and sets the status.
+produce the custom fields, the interview.protected event and the note. A verification alert
+then produces one note and sets the status.
 """
 
 from __future__ import annotations

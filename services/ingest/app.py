@@ -2,7 +2,7 @@
 
     POST /webhooks/greenhouse   verify, normalize, publish, then respond 200
     GET  /healthz               the process is serving
-    GET  /readyz                the Kafka cluster answered a metadata request recently
+    GET  /readyz                the Kafka cluster responded to a metadata request recently
     GET  /metrics               Prometheus text format
     GET  /l/{token}             secure interview links (when link signing keys are configured)
     GET  /api/interviews        upcoming protected interviews, for HR tokens (when configured)
@@ -243,6 +243,6 @@ def create_app(settings: IngestSettings, publisher: Publisher | None = None) -> 
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    # A bug, not bad input: answer with the documented error shape; Greenhouse will retry.
+    # A bug, not bad input: respond with the documented error shape, and Greenhouse retries.
     log.error("request_failed", path=request.url.path, error=type(exc).__name__)
     return _error(500, "internal_error", "unexpected error; the delivery was not stored")

@@ -17,7 +17,7 @@ from shared.topics import CANDIDATE_EVENTS, ORG_EVENTS, TopicSpec
 
 @dataclass(frozen=True)
 class Route:
-    """Where an action goes: its normalized type, its resource and its topic."""
+    """Routing of one action: its normalized type, its resource and its topic."""
 
     type: str
     resource: str

@@ -227,7 +227,7 @@ class HarvestClient:
         )
         document = decode_json(response)
         if not isinstance(document, dict):
-            # A proxy or gateway page in place of Harvest's answer: worth retrying later.
+            # A proxy or gateway page in place of Harvest's response: worth retrying later.
             raise GreenhouseUnavailableError(
                 f"{method} {response.url.path} returned {response.status_code} without a JSON "
                 "object",
