@@ -68,8 +68,11 @@ async def _run(settings: ProtectedUsersSettings, args: argparse.Namespace) -> in
     elif args.action == "import":
         try:
             emails = _validated(read_rows(args.file), domains)
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
             print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+            return EXIT_INVALID
+        if emails == []:
+            print(f"{args.file} contains no addresses; nothing imported", file=sys.stderr)
             return EXIT_INVALID
     else:
         emails = []
@@ -101,6 +104,8 @@ def read_rows(path: Path) -> list[tuple[str, str]]:
     cells = [cell.strip().lower() for cell in next(csv.reader([header]), [])]
     if "email" not in cells:
         return [(f"line {number}", line) for number, line in enumerate(lines, 1) if line.strip()]
+    if cells.count("email") > 1:
+        raise ValueError("the header names the email column more than once")
     column = cells.index("email")
     rows = []
     reader = csv.reader(io.StringIO(text))

@@ -148,3 +148,18 @@ async def test_import_and_export(
     assert imported.returncode == 0, imported.stderr
     assert exported.stdout == "email\na@corp.example\nb@corp.example\n"
     assert sorted(await protected(kafka_settings)) == ["a@corp.example", "b@corp.example"]
+
+
+def test_read_rows_rejects_repeated_email_column(tmp_path: Path) -> None:
+    path = tmp_path / "users.csv"
+    path.write_text("email,email\na@corp.example,b@corp.example\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="more than once"):
+        read_rows(path)
+
+
+async def test_import_empty_file_rejected(greenguard: Run, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    result = await greenguard("protected-users", "import", str(empty))
+    assert result.returncode == 2
+    assert "contains no addresses" in result.stderr
