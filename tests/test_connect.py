@@ -316,3 +316,31 @@ def test_command_missing_client_id(
     assert status == 1
     assert out.startswith("Failed: missing GREENHOUSE_CLIENT_ID")
     assert fake.state.token_requests == 0
+
+
+def test_command_silent_token_endpoint_times_out(
+    fake: FakeGreenhouse, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+    import time
+
+    # A listener that never accepts: the connection opens, no response ever comes.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    port = silent.getsockname()[1]
+    _environment(
+        monkeypatch,
+        fake,
+        GREENHOUSE_TOKEN_URL=f"http://127.0.0.1:{port}/token",
+        GREENHOUSE_MAX_ATTEMPTS="1",
+    )
+    started = time.monotonic()
+    try:
+        status = _run_command(as_json=False)
+    finally:
+        silent.close()
+
+    assert status == 1
+    assert capsys.readouterr().out.startswith("Failed:")
+    assert time.monotonic() - started < 15
