@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,9 +14,32 @@ from devstack.broker import EmbeddedBroker
 from shared.settings import KafkaSettings
 
 
+@dataclass(frozen=True)
+class ApacheKafka:
+    """An Apache Kafka broker started by testcontainers, for the opt-in run."""
+
+    bootstrap_servers: str
+
+
 @pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
-    """One embedded Tansu broker for the session; tests isolate themselves by topic prefix."""
+def broker() -> Iterator[EmbeddedBroker | ApacheKafka]:
+    """One broker for the session; tests isolate themselves by topic prefix.
+
+    The embedded Tansu broker by default. With ``GREENGUARD_TEST_BROKER=apache-kafka`` the same
+    integration tests run against Apache Kafka in Docker instead, or are skipped with the
+    reason where no Docker engine answers.
+    """
+    if os.environ.get("GREENGUARD_TEST_BROKER") == "apache-kafka":
+        from tests.test_apache_kafka import docker_unavailable_reason
+
+        reason = docker_unavailable_reason()
+        if reason:
+            pytest.skip(reason)
+        from testcontainers.kafka import KafkaContainer
+
+        with KafkaContainer() as container:
+            yield ApacheKafka(container.get_bootstrap_server())
+        return
     embedded = EmbeddedBroker()
     embedded.start()
     yield embedded
@@ -22,14 +47,17 @@ def broker() -> Iterator[EmbeddedBroker]:
 
 
 def kafka_test_options(bootstrap_servers: str, prefix: str) -> dict[str, Any]:
-    """Return the Kafka settings a test process uses against the embedded broker."""
+    """Return the Kafka settings a test process uses against the session's broker."""
+    apache_kafka = os.environ.get("GREENGUARD_TEST_BROKER") == "apache-kafka"
     return {
         "kafka_bootstrap_servers": bootstrap_servers,
-        "kafka_enable_idempotence": False,
+        # The embedded broker lacks the idempotent producer; Apache Kafka has it.
+        "kafka_enable_idempotence": apache_kafka,
         "kafka_topic_prefix": prefix,
         "kafka_topic_partitions": 3,
         "kafka_fetch_max_wait_ms": 20,
-        "kafka_session_timeout_ms": 2_000,
+        # Apache Kafka refuses session timeouts under its 6 s group minimum.
+        "kafka_session_timeout_ms": 6_000 if apache_kafka else 2_000,
         "kafka_heartbeat_interval_ms": 300,
         "kafka_publish_timeout_seconds": 3.0,
     }
