@@ -100,13 +100,14 @@ class Reporter(threading.Thread):
                     say(f"custom field {key} of {name} set to {value}")
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def wait_for_ctrl_c() -> None:
     say("running; press Ctrl-C to stop")
-    stopped = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    while not stopped.wait(0.2):
-        pass
+    while True:
+        time.sleep(1.0)
 
 
 def play(stack: Stack, reporter_box: list[Reporter], pause: float) -> scenario.DemoPeople:
@@ -148,6 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         "--pause", type=float, default=15.0, help="seconds between the scenario's steps"
     )
     args = parser.parse_args(argv)
+    # Ctrl-C and SIGTERM stop everything cleanly at any point, also when the shell started this
+    # process with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     # The account shows what happens; the Kafka client's own connection errors during the
     # shutdown would only hide it.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
