@@ -24,7 +24,7 @@ Several replicas may run this together: the create is the only step that must ha
 and Greenhouse rejects a second field with the same ``name_key``.
 
 "Only when the value changes" is decided by reading the candidate (``GET /v3/candidates?ids=``)
-right before each write. No cache stands in for that read, because the other services, other
+right before each write. No cache replaces that read, because the other services, other
 replicas and recruiters editing in Greenhouse all change these values. A write rejected with 422
 may mean that an option id went stale (the field was edited in Greenhouse), so the field is
 looked up again once and the write retried once.

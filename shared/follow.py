@@ -1,7 +1,7 @@
 """A live table of a keyed topic: the last value of each key, loaded at start and kept current.
 
 ``TopicTable`` reads the whole topic once with ``read_to_end``, then follows it with a consumer
-outside any consumer group, so every replica of a service sees every record, whichever
+outside any consumer group, so every replica of a service reads every record, whichever
 partitions its consumer group gave it. A tombstone removes the key.
 
 Each record is decoded by the table's ``decode`` function, which returns None for a record the
@@ -133,7 +133,7 @@ class TopicTable(Generic[V]):
                         key = message.key.decode("utf-8", "replace") if message.key else None
                         self._apply(key, message.value, message.partition, message.offset)
         except Exception:
-            # Logged here because nobody awaits the task until stop(), which re-raises it.
+            # Logged here because the task is awaited only in stop(), which re-raises it.
             log.exception("topic_follow_crashed", topic=self._topic)
             raise
 

@@ -11,7 +11,7 @@ with the first signing key. Several keys may be configured so that a key can be 
 first signs, and every key verifies.
 
 The token carries no random part and no issue time, so the same interview version always gives
-the same link. It is signed, not encrypted: whoever holds it can read the meeting URL, which the
+the same link. It is signed, not encrypted: anyone with the token can read the meeting URL, which the
 redirect reveals anyway.
 
 This module is pure: no Kafka, HTTP or framework imports.

@@ -27,7 +27,7 @@ def broker() -> Iterator[EmbeddedBroker | ApacheKafka]:
 
     The embedded Tansu broker by default. With ``GREENGUARD_TEST_BROKER=apache-kafka`` the same
     integration tests run against Apache Kafka in Docker instead, or are skipped with the
-    reason where no Docker engine answers.
+    reason where no Docker engine responds.
     """
     if os.environ.get("GREENGUARD_TEST_BROKER") == "apache-kafka":
         from tests.test_apache_kafka import docker_unavailable_reason

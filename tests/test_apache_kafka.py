@@ -2,7 +2,7 @@
 
 Opt-in by nature: without a Docker engine (as on the project's CI machines) every test here is
 skipped with the reason. testcontainers' KafkaContainer raises in its constructor when no engine
-answers, so the check pings the engine first.
+responds, so the check pings the engine first.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.docker
 
 
 def docker_unavailable_reason() -> str | None:
-    """Return why Apache Kafka cannot be started here, or None when a Docker engine answers."""
+    """Return why Apache Kafka cannot be started here, or None when a Docker engine responds."""
     host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
     if host.startswith("unix://") and not Path(host.removeprefix("unix://")).exists():
         return f"no Docker engine ({host} does not exist); Apache Kafka tests skipped"
@@ -36,11 +36,11 @@ def docker_unavailable_reason() -> str | None:
     try:
         client = docker.from_env()
     except Exception as exc:  # noqa: BLE001 (any failure means: no engine to use)
-        return f"no Docker engine answers ({type(exc).__name__}); Apache Kafka tests skipped"
+        return f"no Docker engine responds ({type(exc).__name__}); Apache Kafka tests skipped"
     try:
         client.ping()
     except Exception as exc:  # noqa: BLE001
-        return f"no Docker engine answers ({type(exc).__name__}); Apache Kafka tests skipped"
+        return f"no Docker engine responds ({type(exc).__name__}); Apache Kafka tests skipped"
     finally:
         client.close()
     return None

@@ -7,7 +7,7 @@
     GET  /l/{token}             secure interview links (when link signing keys are configured)
     GET  /api/interviews        upcoming protected interviews, for HR tokens (when configured)
 
-A delivery is answered 200 only after Kafka acknowledged the write with acks=all; when the
+A delivery receives 200 only after Kafka acknowledged the write with acks=all; when the
 broker is down or slow it gets 503 and Greenhouse's retries (about 15 hours) become the buffer.
 """
 

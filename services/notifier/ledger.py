@@ -14,7 +14,7 @@ Because of the write-ahead marker, each of the three ledger states is reliable:
 
 A tombstone removes the entry after Greenhouse rejected the note with a 4xx, because then no
 note exists. Every replica loads the whole ledger at start and follows it live, so a replica
-that takes over a partition sees what the previous owner wrote.
+that takes over a partition reads what the previous owner wrote.
 
 NOTE: two replicas that handle the same alert at the same moment can both find no entry and
 both create a note. The consumer group makes this rare: it needs an owner that keeps working
@@ -43,7 +43,7 @@ LedgerState = Literal["writing", "written"]
 
 @dataclass(frozen=True)
 class LedgerEntry:
-    """What the ledger records about one alert's note."""
+    """Ledger entry about one alert's note."""
 
     state: LedgerState
     candidate_id: int

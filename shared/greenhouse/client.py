@@ -5,9 +5,9 @@ for the rate budget, send, and translate the response. A 401 mints a new token o
 once more. 429, 5xx and transport errors are retried with jittered exponential backoff, up to
 ``GREENHOUSE_MAX_ATTEMPTS`` attempts in all. A 429 also delays every caller of the process for
 its ``Retry-After``. Any other 4xx raises a typed error at once (see ``shared.errors``).
-``create_note`` is the exception: a note cannot be created idempotently, so after a time-out or
-a 5xx, which may follow a note Greenhouse did create, it raises at once and leaves the retry to
-the caller, which can look for the note first.
+``create_note`` is the exception, because a note cannot be created idempotently. A time-out or
+a 5xx may follow a note that Greenhouse did create, so it raises at once. The caller retries,
+and it can look for the note first.
 
 List calls follow the ``Link: <...>; rel="next"`` URL verbatim, so a request with ``cursor``
 carries no other query parameter, as Greenhouse requires.

@@ -82,7 +82,8 @@ def test_final_stage_runs_as_numeric_non_root(stages: list[Stage]) -> None:
     users = [rest for keyword, rest in stages[-1].instructions if keyword == "USER"]
     assert users, "the final stage sets no USER"
     uid, _, gid = users[-1].partition(":")
-    assert uid.isdigit() and int(uid) > 0, users[-1]
+    assert uid.isdigit(), users[-1]
+    assert int(uid) > 0, users[-1]
     assert not gid or (gid.isdigit() and int(gid) > 0), users[-1]
 
 
@@ -102,7 +103,8 @@ def test_final_stage_has_no_build_tools(stages: list[Stage]) -> None:
     for keyword, rest in stages[-1].instructions:
         if keyword != "RUN":
             continue
-        assert "apt-get install" not in rest and "apk add" not in rest, rest
+        assert "apt-get install" not in rest, rest
+        assert "apk add" not in rest, rest
         assert not re.search(r"pip\S* install", rest), rest
         for tool in BUILD_TOOLS:
             assert not re.search(rf"\b{re.escape(tool)}\b", rest), rest
@@ -163,7 +165,7 @@ def test_lock_versions_satisfy_each_other() -> None:
     locked = read_lock(LOCK)
     for name, version in locked.items():
         if importlib.metadata.version(name) != version:
-            continue  # the metadata of another release says nothing about this one
+            continue  # the metadata of another release tells nothing about this one
         for text in importlib.metadata.requires(name) or []:
             requirement = Requirement(text)
             if requirement.marker and not requirement.marker.evaluate({"extra": ""}):
@@ -188,7 +190,9 @@ def docker_engine_answers() -> bool:
 @pytest.mark.timeout(1200)
 def test_image_builds_and_runs_read_only() -> None:
     if not docker_engine_answers():
-        pytest.skip("no Docker engine answers 'docker info'; the Dockerfile is still linted above")
+        pytest.skip(
+            "no Docker engine responds to 'docker info'; the Dockerfile is still linted above"
+        )
     tag = "greenguard:deploy-test"
     subprocess.run(
         ["docker", "build", "-f", str(DOCKERFILE), "-t", tag, str(REPO)], check=True, timeout=1100

@@ -3,7 +3,7 @@
 ``run_scenario`` drives a started ``devstack.stack.Stack`` (durable broker) through this plan,
 each step gated on how many webhook deliveries have finished, never on a fixed sleep:
 
-    10 %  broker killed; restarted once deliveries have been answered 503
+    10 %  broker killed; restarted once deliveries have received 503
     25 %  enricher SIGKILLed while it has uncommitted records, then restarted
     40 %  Greenhouse returns 429, 500 and slow responses in bursts; every token is revoked
     55 %  notifier SIGKILLed halfway through a burst of alerts, then restarted
@@ -262,7 +262,7 @@ class Scenario:
         await wait_for(
             lambda: counts.statuses["503"] >= before + 20,
             timeout=60,
-            message="deliveries answered 503 while the broker is down",
+            message="deliveries that received 503 while the broker is down",
         )
         await asyncio.to_thread(self.stack.broker.start)
         self.faults["broker_restarts"] += 1

@@ -43,7 +43,7 @@ class DeliveryCounts:
     acknowledged: int = 0
     given_up: int = 0
     statuses: Counter[str] = field(default_factory=Counter)
-    # Event ids answered 200, with the topic each should have reached.
+    # Event ids acknowledged with 200, with the topic each should have reached.
     acknowledged_ids: dict[str, str] = field(default_factory=dict)
     given_up_ids: list[str] = field(default_factory=list)
 
@@ -78,7 +78,7 @@ class RedeliveringSender:
         """Start deliveries at ``rate_per_second``; return once each was acknowledged or given up.
 
         At most ``concurrency`` attempts are in flight, and a delivery waiting for its next
-        attempt holds no slot, as in Greenhouse's retry queue. ``hold(index)`` is awaited before
+        attempt takes no slot, as in Greenhouse's retry queue. ``hold(index)`` is awaited before
         each new delivery, so that a test can keep the load from running ahead of its faults.
         """
         slots = asyncio.Semaphore(self._concurrency)

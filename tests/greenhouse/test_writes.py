@@ -113,7 +113,7 @@ async def test_note_created_with_long_visibility(
 async def test_note_not_resent_after_timeout(
     fake: FakeGreenhouse, make_client: ClientFactory
 ) -> None:
-    # Greenhouse may have created the note before the answer timed out; only the caller, which
+    # Greenhouse may have created the note before the request timed out; only the caller, which
     # can list the candidate's notes, can tell whether sending it again would duplicate it.
     candidate = fake.state.insert("candidates", {"first_name": "Dana", "last_name": "Diaz"})
     fake.state.faults.add(Fault(path_prefix="/v3/notes", method="POST", delay_seconds=1.0))

@@ -1,6 +1,6 @@
 """Fuzz the webhook endpoint: random bodies, headers and signatures.
 
-Properties: no answer is a 5xx (the broker is up, so not even 503); a request without a valid
+Properties: no response is a 5xx (the broker is up, so not even 503); a request without a valid
 signature never publishes; every validly signed JSON object with an action is published once.
 """
 
